@@ -1,0 +1,70 @@
+//! `mlp_infer_fp32` (flows/s, batches of 8192) and `mlp_train_epoch` (samples/s, batch 1024) for
+//! the thesis `optimized` MLP (76→128→256→128→64→16, BatchNorm, dropout, AdamW, OneCycle).
+//!
+//! Data: synthetic (resampled) — 1,048,576 rows drawn with replacement from the real balanced
+//! CIC-DDoS2019 sample with ±1 % jitter (`flowdata::resample_synthetic`, seed 42), then the
+//! default `preprocess` pipeline fitted on the real rows. Speed only; never quote accuracy from it.
+//!
+//! Run: `cargo bench --bench mlp` and, right after, `/work/pyenv/bin/python benches/peers/mlp_peers.py`
+//! (PyTorch and ONNX Runtime on the same shapes, 2 threads).
+use std::path::Path;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mlp_core::{Architecture, Init, MlpParams, Network, ServingMlp};
+use ndarray::{Array1, Array2, Axis};
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+const ROWS: usize = 1 << 20;
+const INFER_BATCH: usize = 8192;
+const TRAIN_ROWS: usize = 1 << 17;
+
+/// Synthetic (resampled) rows, preprocessed, with their fine-class labels.
+fn data() -> (Array2<f32>, Array1<usize>, usize) {
+    let csv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
+    let (frame, _) = flowdata::read_csv(&[&csv], &flowdata::ReadOptions::default()).unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
+    let frame = frame.task_rows();
+    let pipeline = preprocess::Preset::Default.params().fit(frame.x.view()).expect("fit preprocessing");
+    let k = frame.targets(flowdata::LabelLevel::Fine).classes.len();
+    let big = flowdata::resample_synthetic(&frame, ROWS, 42).expect("resample");
+    let x = pipeline.transform(big.x.view()).expect("transform");
+    let y = big.targets(flowdata::LabelLevel::Fine).y.iter().map(|&c| c as usize).collect();
+    (x, y, k)
+}
+
+fn benches(c: &mut Criterion) {
+    let (x, y, k) = data();
+    eprintln!("data: synthetic (resampled) {} x {}, {k} classes, available cores {}", x.nrows(), x.ncols(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let p = MlpParams::optimized().check().expect("preset");
+    let arch = Architecture { n_features: x.ncols(), hidden: p.hidden().to_vec(), n_classes: k };
+    let net = Network::new(arch, Init::PyTorch, &mut ChaCha8Rng::seed_from_u64(42)).expect("network");
+    let serving = ServingMlp::new(net.fold()).expect("fold");
+
+    let mut g = c.benchmark_group("mlp");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(ROWS as u64));
+    let mut out = Array2::<f32>::zeros((INFER_BATCH, k));
+    g.bench_function("mlp_infer_fp32", |b| {
+        b.iter(|| {
+            for xb in x.axis_chunks_iter(Axis(0), INFER_BATCH) {
+                let rows = xb.nrows();
+                serving.predict_proba_into(xb, out.slice_mut(ndarray::s![..rows, ..]));
+            }
+            out[[0, 0]]
+        })
+    });
+    // One training epoch over the first TRAIN_ROWS rows of the resampled set: init + 128
+    // optimizer steps at batch 1024 (dropout, BatchNorm, weighted CE, AdamW, OneCycle), no
+    // validation, no early stopping. A full 1M-row epoch per criterion sample would take minutes
+    // on the shared 2 cores; throughput per sample is the same.
+    let one_epoch = MlpParams::optimized().max_epochs(1).early_stopping(None).check().expect("preset");
+    let (xt, yt) = (x.slice(ndarray::s![..TRAIN_ROWS, ..]), y.slice(ndarray::s![..TRAIN_ROWS]));
+    g.throughput(Throughput::Elements(TRAIN_ROWS as u64));
+    g.bench_function("mlp_train_epoch", |b| {
+        b.iter(|| one_epoch.fit(xt, yt, None, Some(k)).expect("fit").history()[0].train_loss)
+    });
+    g.finish();
+}
+
+criterion_group!(mlp, benches);
+criterion_main!(mlp);

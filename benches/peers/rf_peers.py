@@ -1,0 +1,70 @@
+"""Peer benchmark for benches/rf.rs: scikit-learn RandomForestClassifier on the same rows.
+
+Run from the repository root, after `cargo bench --bench rf` (which writes the data):
+    /work/pyenv/bin/python benches/peers/rf_peers.py
+Reads target/rf_bench/{x.npy, y.npy, meta.json}: synthetic (resampled) 1,048,576 x 76 float32
+rows from the real CIC-DDoS2019 sample (+-1 % jitter, seed 42), 16 classes.
+Model: RandomForestClassifier(n_estimators=<meta trees, default 10>, n_jobs=2, random_state=42),
+other defaults (gini, sqrt features, bootstrap, unlimited depth). Times fit once per repeat
+(RF_PEER_REPEATS, default 2) and predict_proba on all rows (3 repeats); reports the best of each
+as flows/s, and the ratio to criterion's mean estimate of rf/rf_train and rf/rf_predict when
+target/criterion holds them. Writes target/rf_bench/peer_results.json.
+"""
+import json
+import os
+import pathlib
+import sys
+import time
+
+import numpy as np
+import sklearn
+from sklearn.ensemble import RandomForestClassifier
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DIR = ROOT / "target" / "rf_bench"
+meta = json.loads((DIR / "meta.json").read_text())
+x = np.load(DIR / "x.npy")
+y = np.load(DIR / "y.npy")
+trees = int(meta["trees"])
+repeats = int(os.environ.get("RF_PEER_REPEATS", "2"))
+n = x.shape[0]
+print(f"data: {meta['data']} {x.shape[0]} x {x.shape[1]}, {trees} trees, scikit-learn {sklearn.__version__}")
+
+fit_s = []
+rf = None
+for _ in range(repeats):
+    rf = RandomForestClassifier(n_estimators=trees, n_jobs=2, random_state=42)
+    t0 = time.perf_counter()
+    rf.fit(x, y)
+    fit_s.append(time.perf_counter() - t0)
+pred_s = []
+for _ in range(3):
+    t0 = time.perf_counter()
+    p = rf.predict_proba(x)
+    pred_s.append(time.perf_counter() - t0)
+nodes = sum(e.tree_.node_count for e in rf.estimators_)
+depth = max(e.tree_.max_depth for e in rf.estimators_)
+res = {
+    "data": meta["data"], "rows": n, "features": x.shape[1], "trees": trees,
+    "sklearn": sklearn.__version__, "python": sys.version.split()[0],
+    "sklearn_fit_s": min(fit_s), "sklearn_fit_flows_per_s": n / min(fit_s),
+    "sklearn_predict_proba_s": min(pred_s), "sklearn_predict_proba_flows_per_s": n / min(pred_s),
+    "sklearn_nodes": int(nodes), "sklearn_max_depth": int(depth),
+}
+
+
+def criterion_mean_s(name):
+    f = ROOT / "target" / "criterion" / "rf" / name / "new" / "estimates.json"
+    if not f.exists():
+        return None
+    return json.loads(f.read_text())["mean"]["point_estimate"] / 1e9
+
+
+for ours, theirs, key in (("rf_train", "sklearn_fit_s", "train"), ("rf_predict", "sklearn_predict_proba_s", "predict")):
+    s = criterion_mean_s(ours)
+    if s is not None:
+        res[f"ours_{key}_s"] = s
+        res[f"ours_{key}_flows_per_s"] = n / s
+        res[f"{key}_speedup_vs_sklearn"] = res[theirs] / s
+print(json.dumps(res, indent=2))
+(DIR / "peer_results.json").write_text(json.dumps(res, indent=2) + "\n")

@@ -1,0 +1,254 @@
+//! KernelSHAP and TreeSHAP throughput beside the Python shap library (benches/peers/shap_peers.py).
+//!
+//! Run the peer first (it trains/exports the models and data under target/shap_bench/):
+//!     /work/pyenv/bin/python benches/peers/shap_peers.py
+//!     cargo bench --bench shap
+//! Both sides explain the same models on the same real CIC-DDoS2019 rows:
+//! - KernelSHAP: MLP 76→128→256→128→64→17 (ReLU, ELU, ReLU, ELU, softmax; fixed random weights
+//!   from the peer), 100 background rows, nsamples auto (2M+2048), l1_reg num_features(10).
+//! - TreeSHAP: the peer's 100-tree scikit-learn RandomForestClassifier, path-dependent.
+//!
+//! Besides criterion's numbers, a plain timed pass prints s/flow of both sides and the ratio.
+use std::path::PathBuf;
+use std::time::Instant;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ndarray::{Array1, Array2, ArrayView2, Axis};
+use serde_json::Value;
+use shap::{Background, KernelExplainer, KernelParams, TreeArrays, TreeEnsemble, TreeExplainer};
+
+/// CPU seconds (user + system) this process has used, from /proc/self/stat (Linux; 0 elsewhere).
+/// Reported beside wall time because the bench machine is shared: CPU time is what the work
+/// costs, whatever else runs.
+fn cpu_seconds() -> f64 {
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return 0.0;
+    };
+    let after = stat.rsplit(')').next().unwrap_or("");
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // Fields 14 and 15 of stat (utime, stime) are 12 and 13 after the ") state" split.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target/shap_bench")
+}
+
+fn read(name: &str) -> Option<Value> {
+    let text = std::fs::read_to_string(dir().join(name)).ok()?;
+    serde_json::from_str(&text).ok()
+}
+
+fn mat(v: &Value) -> Vec<Vec<f64>> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .collect()
+}
+
+fn arr32(v: &Value) -> Array2<f32> {
+    let m = mat(v);
+    Array2::from_shape_fn((m.len(), m[0].len()), |(i, j)| m[i][j] as f32)
+}
+
+/// exp for f32 in [-87, 88]: Cephes' range reduction and degree-6 polynomial, branch-free.
+#[inline(always)]
+fn exp_f32(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E).round();
+    let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
+    let p = 1.987_569_1e-4f32;
+    let p = p * r + 1.398_199_9e-3;
+    let p = p * r + 8.333_452e-3;
+    let p = p * r + 4.166_579_6e-2;
+    let p = p * r + 1.666_666_5e-1;
+    let p = p * r + 5.000_000_1e-1;
+    let y = p * r * r + r + 1.0;
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
+}
+
+struct Mlp {
+    w: Vec<Array2<f32>>,
+    b: Vec<Array1<f32>>,
+    acts: Vec<String>,
+}
+
+impl Mlp {
+    fn load(v: &Value) -> Self {
+        let w = v["w"].as_array().unwrap().iter().map(arr32).collect();
+        let b = v["b"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+            .collect();
+        let acts = v["activations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_string())
+            .collect();
+        Self { w, b, acts }
+    }
+
+    fn forward(&self, x: ArrayView2<f32>) -> Array2<f32> {
+        let mut h = x.dot(&self.w[0]);
+        for l in 0..self.w.len() {
+            if l > 0 {
+                h = h.dot(&self.w[l]);
+            }
+            h += &self.b[l];
+            match self.acts[l].as_str() {
+                "relu" => h.mapv_inplace(|v| v.max(0.0)),
+                "elu" => {
+                    // Branch-free so it vectorises; exp error ≤ 2 ulp (like numpy's SIMD exp).
+                    if let Some(sl) = h.as_slice_mut() {
+                        for v in sl.iter_mut() {
+                            let e = exp_f32(v.min(0.0)) - 1.0;
+                            *v = if *v > 0.0 { *v } else { e };
+                        }
+                    } else {
+                        h.mapv_inplace(|v| if v > 0.0 { v } else { v.exp_m1() });
+                    }
+                }
+                _ => {
+                    for mut r in h.rows_mut() {
+                        let m = r.fold(f32::MIN, |a, &b| a.max(b));
+                        r.mapv_inplace(|v| (v - m).exp());
+                        let s = r.sum();
+                        r.mapv_inplace(|v| v / s);
+                    }
+                }
+            }
+        }
+        h
+    }
+}
+
+fn forest(v: &Value) -> TreeEnsemble {
+    let trees = v["trees"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let ints = |k: &str| -> Vec<i64> {
+                t[k].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+            };
+            let value = mat(&t["value"]);
+            TreeArrays {
+                children_left: ints("children_left").iter().map(|&x| x as i32).collect(),
+                children_right: ints("children_right").iter().map(|&x| x as i32).collect(),
+                feature: ints("feature").iter().map(|&x| x as u32).collect(),
+                threshold: t["threshold"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| shap::threshold_from_f64(x.as_f64().unwrap()))
+                    .collect(),
+                value: Array2::from_shape_fn((value.len(), value[0].len()), |(i, j)| value[i][j]),
+                cover: t["cover"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect(),
+            }
+        })
+        .collect();
+    TreeEnsemble {
+        trees,
+        scale: v["scale"].as_f64().unwrap(),
+    }
+}
+
+const KERNEL_FLOWS: usize = 4;
+const TREE_FLOWS: usize = 200;
+
+fn bench(c: &mut Criterion) {
+    let (Some(mlp_v), Some(data_v), Some(forest_v)) =
+        (read("mlp.json"), read("data.json"), read("forest.json"))
+    else {
+        eprintln!(
+            "target/shap_bench/*.json missing: run `/work/pyenv/bin/python benches/peers/shap_peers.py` first; skipping"
+        );
+        return;
+    };
+    let peer = read("peer_results.json");
+    let mlp = Mlp::load(&mlp_v);
+    let model = |x: ArrayView2<f32>| mlp.forward(x);
+    let background = Background::new(arr32(&data_v["background"])).unwrap();
+    let explained = arr32(&data_v["explained"]);
+
+    // ---- KernelSHAP ----
+    let params = KernelParams::new().seed(0).check().unwrap(); // auto nsamples, num_features(10)
+    let kernel = KernelExplainer::new(&model, background, params).unwrap();
+    let xk = explained.slice(ndarray::s![..KERNEL_FLOWS, ..]).to_owned();
+    let rows = explained.select(Axis(0), &(0..220_000).map(|i| i % explained.nrows()).collect::<Vec<_>>());
+    let t0 = Instant::now();
+    for c in rows.axis_chunks_iter(Axis(0), 8192) {
+        std::hint::black_box(mlp.forward(c));
+    }
+    eprintln!("MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: {:.3} s", t0.elapsed().as_secs_f64());
+    let p_none = KernelParams::new().seed(0).l1_reg(shap::L1Reg::None).check().unwrap();
+    let k_none = KernelExplainer::new(&model, Background::new(arr32(&data_v["background"])).unwrap(), p_none).unwrap();
+    let t0 = Instant::now();
+    k_none.explain(xk.view()).unwrap();
+    eprintln!("KernelSHAP with l1_reg none: {:.4} s/flow", t0.elapsed().as_secs_f64() / KERNEL_FLOWS as f64);
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    let ex = kernel.explain(xk.view()).unwrap();
+    let ours = t0.elapsed().as_secs_f64() / KERNEL_FLOWS as f64;
+    let ours_cpu = (cpu_seconds() - c0) / KERNEL_FLOWS as f64;
+    let add = ex.additivity_error().into_iter().fold(0.0, f64::max);
+    report("KernelSHAP (MLP 76-128-256-128-64-17, 100 bg, auto nsamples)", ours, peer.as_ref(), "kernel_s_per_flow", add);
+    report("KernelSHAP CPU-seconds", ours_cpu, peer.as_ref(), "kernel_cpu_s_per_flow", add);
+
+    let mut g = c.benchmark_group("shap_kernel_mlp");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(KERNEL_FLOWS as u64));
+    g.bench_function("flowxai", |b| b.iter(|| kernel.explain(xk.view()).unwrap()));
+    g.finish();
+
+    // ---- TreeSHAP ----
+    let ens = forest(&forest_v);
+    let tree = TreeExplainer::new(&ens).unwrap();
+    let xt = explained.slice(ndarray::s![..TREE_FLOWS, ..]).to_owned();
+    tree.explain(xt.slice(ndarray::s![..4, ..])).unwrap();
+    let (t0, c0) = (Instant::now(), cpu_seconds());
+    let ex = tree.explain(xt.view()).unwrap();
+    let ours = t0.elapsed().as_secs_f64() / TREE_FLOWS as f64;
+    let ours_cpu = (cpu_seconds() - c0) / TREE_FLOWS as f64;
+    let add = ex.additivity_error().into_iter().fold(0.0, f64::max);
+    report("TreeSHAP (100-tree sklearn forest, 16 classes)", ours, peer.as_ref(), "tree_s_per_flow", add);
+    report("TreeSHAP CPU-seconds", ours_cpu, peer.as_ref(), "tree_cpu_s_per_flow", add);
+    if let Some(want) = read("tree_shap_values_peer.json") {
+        let mut worst = 0.0f64;
+        for (i, flow) in want.as_array().unwrap().iter().enumerate() {
+            for (j, feat) in mat(flow).iter().enumerate() {
+                for (c, v) in feat.iter().enumerate() {
+                    worst = worst.max((ex.values[[i, j, c]] - v).abs());
+                }
+            }
+        }
+        eprintln!("TreeSHAP vs shap on the first 5 flows: max |Δ| = {worst:.1e}");
+    }
+
+    let mut g = c.benchmark_group("shap_tree_forest100");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(TREE_FLOWS as u64));
+    g.bench_function("flowxai", |b| b.iter(|| tree.explain(xt.view()).unwrap()));
+    g.finish();
+}
+
+fn report(what: &str, ours: f64, peer: Option<&Value>, key: &str, additivity: f64) {
+    match peer.and_then(|p| p[key].as_f64()) {
+        Some(theirs) => eprintln!(
+            "{what}: flowxai {:.4} s/flow ({:.2} flows/s), shap {:.4} s/flow ({:.2} flows/s), speed-up {:.1}x; max additivity error {additivity:.1e}",
+            ours,
+            1.0 / ours,
+            theirs,
+            1.0 / theirs,
+            theirs / ours
+        ),
+        None => eprintln!("{what}: flowxai {ours:.4} s/flow (no peer_results.json); max additivity error {additivity:.1e}"),
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

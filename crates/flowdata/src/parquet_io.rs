@@ -1,0 +1,419 @@
+//! Parquet output (streaming, zstd, row groups encoded in parallel) and Parquet → `FlowFrame`.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::{
+    Array, ArrayRef, BooleanArray, Float32Array, RecordBatch, StringArray, UInt64Array,
+};
+use arrow_schema::{DataType, Field, Schema, SchemaRef};
+use ndarray::Array2;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_writer::{compute_leaves, ArrowColumnChunk, ArrowRowGroupWriterFactory};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::file::writer::SerializedFileWriter;
+use parquet::schema::types::ColumnPath;
+use rayon::prelude::*;
+
+use crate::error::{FlowDataError, Result};
+use crate::frame::{Categorical, FlowFrame};
+use crate::reader::{stream_csv, Block, ReadOptions, ReadReport};
+use crate::schema::canonical_index;
+
+/// Metadata key holding `true` for synthetic (resampled) data.
+pub const META_SYNTHETIC: &str = "flowdata.synthetic";
+/// Metadata key holding the JSON list of fine classes excluded from the task.
+pub const META_EXCLUDED: &str = "flowdata.excluded_classes";
+
+/// The non-feature columns, in file order after the features.
+pub const LABEL_COLUMNS: &[&str] = &[
+    "label",
+    "label_raw",
+    "family",
+    "is_attack",
+    "dataset",
+    "source_file",
+    "source_line",
+];
+
+fn pq_err(path: &Path, e: impl std::fmt::Display) -> FlowDataError {
+    FlowDataError::Parquet {
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    }
+}
+
+fn schema_for(features: &[String], synthetic: bool, excluded: &[String]) -> SchemaRef {
+    let mut fields: Vec<Field> = features
+        .iter()
+        .map(|n| Field::new(n, DataType::Float32, false))
+        .collect();
+    for n in LABEL_COLUMNS {
+        let dt = match *n {
+            "is_attack" => DataType::Boolean,
+            "source_line" => DataType::UInt64,
+            _ => DataType::Utf8,
+        };
+        fields.push(Field::new(*n, dt, false));
+    }
+    let mut meta = HashMap::new();
+    meta.insert(META_SYNTHETIC.to_string(), synthetic.to_string());
+    meta.insert(
+        META_EXCLUDED.to_string(),
+        serde_json::to_string(excluded).unwrap_or_else(|_| "[]".into()),
+    );
+    Arc::new(Schema::new(fields).with_metadata(meta))
+}
+
+/// Streaming Parquet writer: one row group per `write_rows` call, columns encoded in parallel.
+struct FlowParquetWriter {
+    path: std::path::PathBuf,
+    writer: SerializedFileWriter<BufWriter<File>>,
+    factory: ArrowRowGroupWriterFactory,
+    schema: SchemaRef,
+    row_groups: usize,
+}
+
+/// Rows to write: row-major features plus per-row label strings.
+struct Rows<'a> {
+    feats: &'a [f32],
+    n_rows: usize,
+    label: Vec<&'a str>,
+    label_raw: Vec<&'a str>,
+    family: Vec<&'a str>,
+    is_attack: Vec<bool>,
+    dataset: Vec<&'a str>,
+    source_file: Vec<&'a str>,
+    source_line: Vec<u64>,
+}
+
+impl FlowParquetWriter {
+    fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
+        let file = File::create(path).map_err(|error| FlowDataError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        // Float features: plain encoding + zstd (dictionary pages cost a hash per value and
+        // mostly overflow on continuous columns); the string label columns stay dictionary-encoded.
+        let mut props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(1).map_err(|e| pq_err(path, e))?,
+            ))
+            .set_max_row_group_row_count(Some(1 << 20))
+            .set_dictionary_enabled(false)
+            .set_statistics_enabled(EnabledStatistics::Chunk);
+        for c in ["label", "label_raw", "family", "dataset", "source_file"] {
+            props = props.set_column_dictionary_enabled(ColumnPath::from(c), true);
+        }
+        let props = props.build();
+        let w = ArrowWriter::try_new(
+            BufWriter::with_capacity(1 << 20, file),
+            schema.clone(),
+            Some(props),
+        )
+        .map_err(|e| pq_err(path, e))?;
+        let (writer, factory) = w.into_serialized_writer().map_err(|e| pq_err(path, e))?;
+        Ok(FlowParquetWriter {
+            path: path.to_path_buf(),
+            writer,
+            factory,
+            schema,
+            row_groups: 0,
+        })
+    }
+
+    fn write_rows(&mut self, rows: &Rows<'_>) -> Result<()> {
+        let n_feat = rows.feats.len().checked_div(rows.n_rows).unwrap_or(0);
+        let n = rows.n_rows;
+        // Transpose row-major features into columns, in parallel over columns.
+        let mut arrays: Vec<ArrayRef> = (0..n_feat)
+            .into_par_iter()
+            .map(|j| {
+                let col: Vec<f32> = (0..n).map(|i| rows.feats[i * n_feat + j]).collect();
+                Arc::new(Float32Array::from(col)) as ArrayRef
+            })
+            .collect();
+        arrays.push(Arc::new(StringArray::from(rows.label.clone())));
+        arrays.push(Arc::new(StringArray::from(rows.label_raw.clone())));
+        arrays.push(Arc::new(StringArray::from(rows.family.clone())));
+        arrays.push(Arc::new(BooleanArray::from(rows.is_attack.clone())));
+        arrays.push(Arc::new(StringArray::from(rows.dataset.clone())));
+        arrays.push(Arc::new(StringArray::from(rows.source_file.clone())));
+        arrays.push(Arc::new(UInt64Array::from(rows.source_line.clone())));
+        let writers = self
+            .factory
+            .create_column_writers(self.row_groups)
+            .map_err(|e| pq_err(&self.path, e))?;
+        let fields = self.schema.fields();
+        let chunks: Vec<std::result::Result<ArrowColumnChunk, parquet::errors::ParquetError>> =
+            writers
+                .into_par_iter()
+                .zip(arrays.par_iter())
+                .zip(fields.par_iter())
+                .map(|((mut w, arr), field)| {
+                    for leaf in compute_leaves(field, arr)? {
+                        w.write(&leaf)?;
+                    }
+                    w.close()
+                })
+                .collect();
+        let mut rg = self
+            .writer
+            .next_row_group()
+            .map_err(|e| pq_err(&self.path, e))?;
+        for c in chunks {
+            c.and_then(|c| c.append_to_row_group(&mut rg))
+                .map_err(|e| pq_err(&self.path, e))?;
+        }
+        rg.close().map_err(|e| pq_err(&self.path, e))?;
+        self.row_groups += 1;
+        Ok(())
+    }
+
+    fn finish(self) -> Result<()> {
+        let path = self.path.clone();
+        self.writer.close().map_err(|e| pq_err(&path, e))?;
+        Ok(())
+    }
+}
+
+/// Convert CSV files (any dialect) to one Parquet file (zstd), streaming: memory stays bounded
+/// by `opts.block_bytes` whatever the input size, each block becomes one row group.
+///
+/// Columns: the canonical float32 features present, then `label` (fine class), `label_raw`,
+/// `family`, `is_attack`, `dataset`, `source_file`, `source_line`. Returns the accounting;
+/// write it beside the output with [`ReadReport::write_json`].
+pub fn convert_csv_to_parquet<P: AsRef<Path>>(
+    inputs: &[P],
+    output: &Path,
+    opts: &ReadOptions,
+) -> Result<ReadReport> {
+    let mut writer: Option<FlowParquetWriter> = None;
+    let mut excluded: Vec<String> = Vec::new();
+    let report = stream_csv(inputs, opts, |b: &Block<'_>| {
+        if writer.is_none() {
+            if let Some(m) = crate::labels::manifest(b.dataset) {
+                excluded = m.excluded_from_task.clone();
+            }
+            writer = Some(FlowParquetWriter::create(
+                output,
+                schema_for(b.features, false, &excluded),
+            )?);
+        }
+        let rows = Rows {
+            feats: b.feats,
+            n_rows: b.n_rows,
+            label: b
+                .codes
+                .iter()
+                .map(|&c| b.labels[c as usize].fine.as_str())
+                .collect(),
+            label_raw: b
+                .codes
+                .iter()
+                .map(|&c| b.labels[c as usize].raw.as_str())
+                .collect(),
+            family: b
+                .codes
+                .iter()
+                .map(|&c| b.labels[c as usize].family.as_str())
+                .collect(),
+            is_attack: b
+                .codes
+                .iter()
+                .map(|&c| b.labels[c as usize].attack)
+                .collect(),
+            dataset: vec![b.dataset; b.n_rows],
+            source_file: vec![b.file; b.n_rows],
+            source_line: b.lines.to_vec(),
+        };
+        match writer.as_mut() {
+            Some(w) => w.write_rows(&rows),
+            None => Ok(()),
+        }
+    })?;
+    let w = match writer {
+        Some(w) => w,
+        // No row kept: still write a valid, empty file with the right columns.
+        None => FlowParquetWriter::create(output, schema_for(&report.features, false, &excluded))?,
+    };
+    w.finish()?;
+    Ok(report)
+}
+
+/// Write a frame to Parquet (same columns as [`convert_csv_to_parquet`]; `synthetic` recorded in
+/// the file metadata).
+pub fn write_parquet(frame: &FlowFrame, path: &Path) -> Result<()> {
+    let mut w = FlowParquetWriter::create(
+        path,
+        schema_for(
+            &frame.feature_names,
+            frame.synthetic,
+            &frame.excluded_classes,
+        ),
+    )?;
+    let n = frame.n_rows();
+    let x = frame.x.as_standard_layout();
+    let feats = x.as_slice().unwrap_or(&[]);
+    let step = 1 << 18;
+    let mut start = 0;
+    while start < n || (n == 0 && start == 0) {
+        let end = (start + step).min(n);
+        let idx = start..end;
+        let k = frame.n_features();
+        let rows = Rows {
+            feats: &feats[start * k..end * k],
+            n_rows: end - start,
+            label: idx.clone().map(|i| frame.fine.get(i)).collect(),
+            label_raw: idx.clone().map(|i| frame.label_raw.get(i)).collect(),
+            family: idx.clone().map(|i| frame.family.get(i)).collect(),
+            is_attack: frame.is_attack[start..end].to_vec(),
+            dataset: idx.clone().map(|i| frame.dataset.get(i)).collect(),
+            source_file: idx.clone().map(|i| frame.source_file.get(i)).collect(),
+            source_line: frame.source_line[start..end].to_vec(),
+        };
+        if n > 0 {
+            w.write_rows(&rows)?;
+        }
+        if n == 0 {
+            break;
+        }
+        start = end;
+    }
+    w.finish()
+}
+
+fn string_col<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a StringArray> {
+    batch
+        .column_by_name(name)
+        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+        .ok_or_else(|| pq_err(path, format!("missing Utf8 column `{name}`")))
+}
+
+/// Read a Parquet file written by this crate (or any file with canonical float32 feature columns
+/// and a `label` column; missing `family`/`is_attack` are derived from the manifests) into a
+/// [`FlowFrame`].
+pub fn read_parquet(path: &Path) -> Result<FlowFrame> {
+    let file = File::open(path).map_err(|error| FlowDataError::Io {
+        path: path.to_path_buf(),
+        error,
+    })?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file).map_err(|e| pq_err(path, e))?;
+    let schema = builder.schema().clone();
+    let meta = schema.metadata();
+    let synthetic = meta.get(META_SYNTHETIC).is_some_and(|v| v == "true");
+    let excluded: Vec<String> = meta
+        .get(META_EXCLUDED)
+        .and_then(|v| serde_json::from_str(v).ok())
+        .unwrap_or_default();
+    let feature_names: Vec<String> = schema
+        .fields()
+        .iter()
+        .filter(|f| canonical_index(f.name()).is_some())
+        .map(|f| f.name().clone())
+        .collect();
+    if schema.field_with_name("label").is_err() {
+        return Err(FlowDataError::NoLabelColumn {
+            path: path.to_path_buf(),
+        });
+    }
+    let reader = builder
+        .with_batch_size(65536)
+        .build()
+        .map_err(|e| pq_err(path, e))?;
+    let k = feature_names.len();
+    let mut feats: Vec<f32> = Vec::new();
+    let mut fine: Vec<String> = Vec::new();
+    let mut raw: Vec<String> = Vec::new();
+    let mut family: Vec<String> = Vec::new();
+    let mut attack: Vec<bool> = Vec::new();
+    let mut dataset: Vec<String> = Vec::new();
+    let mut source: Vec<String> = Vec::new();
+    let mut lines: Vec<u64> = Vec::new();
+    let resolver = crate::labels::LabelResolver::new("cic-ddos2019");
+    for batch in reader {
+        let batch = batch.map_err(|e| pq_err(path, e))?;
+        let n = batch.num_rows();
+        let cols: Vec<&Float32Array> = feature_names
+            .iter()
+            .map(|name| {
+                batch
+                    .column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
+                    .ok_or_else(|| pq_err(path, format!("feature `{name}` is not float32")))
+            })
+            .collect::<Result<_>>()?;
+        let base = feats.len();
+        feats.resize(base + n * k, 0.0);
+        for (j, c) in cols.iter().enumerate() {
+            let vals = c.values();
+            for i in 0..n {
+                feats[base + i * k + j] = vals[i];
+            }
+        }
+        let label = string_col(&batch, "label", path)?;
+        for i in 0..n {
+            fine.push(label.value(i).to_string());
+        }
+        let opt_str = |name: &str, out: &mut Vec<String>, default: &dyn Fn(usize) -> String| {
+            match string_col(&batch, name, path) {
+                Ok(c) => out.extend((0..n).map(|i| c.value(i).to_string())),
+                Err(_) => out.extend((0..n).map(default)),
+            }
+        };
+        let f0 = fine.len() - n;
+        opt_str("label_raw", &mut raw, &|i| fine[f0 + i].clone());
+        opt_str("family", &mut family, &|i| {
+            resolver.resolve(&fine[f0 + i], &fine[f0 + i]).family
+        });
+        opt_str("dataset", &mut dataset, &|_| "unknown".to_string());
+        opt_str("source_file", &mut source, &|_| path.display().to_string());
+        match batch
+            .column_by_name("is_attack")
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
+        {
+            Some(c) => attack.extend((0..n).map(|i| c.value(i))),
+            None => attack.extend((0..n).map(|i| family[f0 + i] != "benign")),
+        }
+        match batch
+            .column_by_name("source_line")
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
+        {
+            Some(c) => lines.extend_from_slice(c.values()),
+            None => lines.extend((0..n).map(|i| (f0 + i) as u64 + 2)),
+        }
+        let _ = batch.column(0).len();
+    }
+    let n = fine.len();
+    let x = Array2::from_shape_vec((n, k), feats).map_err(|e| pq_err(path, e))?;
+    Ok(FlowFrame {
+        x,
+        feature_names,
+        fine: Categorical::from_values(&fine),
+        family: Categorical::from_values(&family),
+        is_attack: attack,
+        label_raw: Categorical::from_values(&raw),
+        dataset: Categorical::from_values(&dataset),
+        source_file: Categorical::from_values(&source),
+        source_line: lines,
+        excluded_classes: excluded,
+        synthetic,
+    })
+}
+
+impl ReadReport {
+    /// Write the report as pretty JSON (`<out.parquet>.report.json` by convention).
+    pub fn write_json(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| FlowDataError::InvalidArgument(e.to_string()))?;
+        std::fs::write(path, text + "\n").map_err(|error| FlowDataError::Io {
+            path: path.to_path_buf(),
+            error,
+        })
+    }
+}

@@ -1,0 +1,148 @@
+//! mlp-core on the real balanced CIC-DDoS2019 sample (8,000 flows as published; rows with
+//! non-finite cells dropped by `flowdata`'s default policy; 16 classes, 76 features).
+//!
+//! Protocol: `flowdata::read_csv` → `task_rows` → `stratified_split` 70/20/10 (seed 42) →
+//! `preprocess` default preset (signed log1p → clip 0.1/99.9 → robust scaling) fitted on the
+//! training rows → MLP trained on train (the `optimized` preset early-stops on the validation
+//! part; the `sklearn-baseline` preset holds out 10 % of train itself, as scikit-learn does) →
+//! accuracy and macro-F1 on the test part.
+//!
+//! Reproduce: `cargo test -p flowxai --test mlp_real -- --nocapture`
+//! (numbers are printed; the asserts are floors, far below the measured values).
+use std::path::PathBuf;
+
+use flowdata::{read_csv, stratified_split, LabelLevel, ReadOptions, SplitFractions};
+use mlp_core::{FittedMlp, MlpParams, MlpValidParams};
+use ndarray::{Array1, Array2, Axis};
+use preprocess::Preset;
+
+struct Data {
+    train: (Array2<f32>, Array1<usize>),
+    val: (Array2<f32>, Array1<usize>),
+    test: (Array2<f32>, Array1<usize>),
+    classes: Vec<String>,
+    feature_names: Vec<String>,
+    pipeline_json: String,
+}
+
+fn load() -> Data {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let csv = root.join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
+    let (frame, report) = read_csv(&[&csv], &ReadOptions::default()).unwrap();
+    let frame = frame.task_rows();
+    eprintln!("read: {}", report.summary());
+    let t = frame.targets(LabelLevel::Fine);
+    let split = stratified_split(&t.y, SplitFractions::default(), 42).unwrap();
+    let part = |idx: &[usize]| {
+        let x = frame.x.select(Axis(0), idx);
+        let y: Array1<usize> = idx.iter().map(|&i| t.y[i] as usize).collect();
+        (x, y)
+    };
+    let (xtr, ytr) = part(&split.train);
+    let pipeline = Preset::Default.params().fit(xtr.view()).unwrap();
+    let tf = |(x, y): (Array2<f32>, Array1<usize>)| (pipeline.transform(x.view()).unwrap(), y);
+    Data {
+        train: tf((xtr, ytr)),
+        val: tf(part(&split.valid)),
+        test: tf(part(&split.test)),
+        classes: t.classes.clone(),
+        feature_names: frame.feature_names.clone(),
+        pipeline_json: pipeline.to_json().unwrap(),
+    }
+}
+
+/// scikit-learn's `f1_score(average="macro")` over classes present in truth or prediction.
+fn macro_f1(truth: &[usize], pred: &[usize], k: usize) -> f64 {
+    let (mut tp, mut fp, mut fnn) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
+    for (&t, &p) in truth.iter().zip(pred) {
+        if t == p {
+            tp[t] += 1;
+        } else {
+            fp[p] += 1;
+            fnn[t] += 1;
+        }
+    }
+    let present: Vec<usize> = (0..k).filter(|&c| tp[c] + fp[c] + fnn[c] > 0).collect();
+    present
+        .iter()
+        .map(|&c| {
+            let d = 2 * tp[c] + fp[c] + fnn[c];
+            if d == 0 { 0.0 } else { 2.0 * tp[c] as f64 / d as f64 }
+        })
+        .sum::<f64>()
+        / present.len() as f64
+}
+
+fn evaluate(name: &str, params: MlpValidParams, d: &Data, use_val: bool) -> (f64, f64, FittedMlp) {
+    let t0 = std::time::Instant::now();
+    let val = use_val.then(|| (d.val.0.view(), d.val.1.view()));
+    let m = params.fit(d.train.0.view(), d.train.1.view(), val, Some(d.classes.len())).unwrap();
+    let secs = t0.elapsed().as_secs_f64();
+    let pred = m.predict(d.test.0.view());
+    let truth = d.test.1.as_slice().unwrap();
+    let acc = pred.iter().zip(truth).filter(|(a, b)| a == b).count() as f64 / truth.len() as f64;
+    let f1 = macro_f1(truth, pred.as_slice().unwrap(), d.classes.len());
+    let h = m.history();
+    eprintln!(
+        "{name}: test accuracy {acc:.4}, macro-F1 {f1:.4}; {} epochs (best {:?}), {secs:.1} s fit; \
+         train rows {}, val rows {}, test rows {}",
+        h.len(),
+        m.best_epoch(),
+        d.train.0.nrows(),
+        d.val.0.nrows(),
+        d.test.0.nrows()
+    );
+    (acc, f1, m)
+}
+
+/// The `optimized` preset (batch 1024, ≤ 80 epochs, OneCycle max_lr 0.004) over seeds 0, 1, 2.
+/// Measured on this split (see the report): macro-F1 0.575 / 0.584 / 0.574 (seed 42, the
+/// preset's default, gives 0.537: with 5,421 training rows a batch of 1024 means only 6 steps per
+/// epoch, so the 80-epoch budget is small and seeds vary). Floor: the mean must reach 0.55.
+#[test]
+fn optimized_mlp_on_real_cic_ddos2019() {
+    let d = load();
+    let mut f1s = Vec::new();
+    let mut last = None;
+    for seed in [0u64, 1, 2] {
+        let (acc, f1, m) = evaluate(&format!("optimized seed {seed}"), MlpParams::optimized().seed(seed).check().unwrap(), &d, true);
+        assert!(acc >= 0.5, "accuracy {acc:.4}");
+        f1s.push(f1);
+        last = Some(m);
+    }
+    let mean = f1s.iter().sum::<f64>() / f1s.len() as f64;
+    eprintln!("optimized: mean test macro-F1 over seeds 0..2 = {mean:.4}");
+    assert!(mean >= 0.55, "mean macro-F1 {mean:.4} below 0.55");
+    // The saved model (PyTorch names + config with preprocessing) serves the same predictions.
+    let m = last.unwrap()
+        .with_classes(d.classes.clone())
+        .unwrap()
+        .with_feature_names(d.feature_names.clone())
+        .unwrap()
+        .with_preprocessing(Some(serde_json::from_str(&d.pipeline_json).unwrap()));
+    let dir = tempfile::tempdir().unwrap();
+    let (w, c) = (dir.path().join("mlp.safetensors"), dir.path().join("mlp.json"));
+    m.save(&w, &c).unwrap();
+    let back = FittedMlp::load(&w, &c).unwrap();
+    assert_eq!(back.predict(d.test.0.view()), m.predict(d.test.0.view()));
+    assert_eq!(back.classes(), &d.classes[..]);
+    assert!(back.preprocessing().is_some());
+    if let Ok(dir) = std::env::var("MLP_EXPORT_DIR") {
+        // For benches/peers check: `python crates/mlp-core/tests/fixtures/check_torch_load.py DIR`.
+        let dir = PathBuf::from(dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        m.save(&dir.join("mlp.safetensors"), &dir.join("mlp.json")).unwrap();
+        let x = d.test.0.slice(ndarray::s![..64, ..]).to_owned();
+        let p = m.predict_proba(x.view());
+        let json = serde_json::json!({"x": x.iter().collect::<Vec<_>>(), "proba": p.iter().collect::<Vec<_>>(), "rows": 64});
+        std::fs::write(dir.join("probe.json"), json.to_string()).unwrap();
+    }
+}
+
+#[test]
+fn sklearn_baseline_mlp_on_real_cic_ddos2019() {
+    let d = load();
+    let (acc, f1, _) = evaluate("sklearn-baseline", MlpParams::sklearn_baseline().check().unwrap(), &d, false);
+    assert!(f1 >= 0.40, "macro-F1 {f1:.4}");
+    assert!(acc >= 0.40, "accuracy {acc:.4}");
+}
