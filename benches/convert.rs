@@ -33,7 +33,8 @@ fn synthetic_csv() -> PathBuf {
         return path;
     }
     std::fs::create_dir_all(bench_dir()).unwrap();
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cic-ddos2019/raw-heads");
+    let src =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/datasets/cic-ddos2019/raw-heads");
     let mut header = String::new();
     let mut lines: Vec<String> = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&src)
@@ -48,7 +49,10 @@ fn synthetic_csv() -> PathBuf {
         header = it.next().unwrap().to_string();
         let n_cols = header.split(',').count();
         // Complete lines only (the last line of most heads is cut off).
-        lines.extend(it.filter(|l| l.split(',').count() == n_cols).map(str::to_string));
+        lines.extend(
+            it.filter(|l| l.split(',').count() == n_cols)
+                .map(str::to_string),
+        );
     }
     let mut rng = ChaCha8Rng::seed_from_u64(2019);
     let tmp = path.with_extension("tmp");
@@ -65,7 +69,8 @@ fn synthetic_csv() -> PathBuf {
             }
             if c == 0 {
                 s += &row.to_string(); // `Unnamed: 0`
-            } else if c >= 8 && field.contains('.') && !field.contains(':') && !field.contains('-') {
+            } else if c >= 8 && field.contains('.') && !field.contains(':') && !field.contains('-')
+            {
                 match field.parse::<f64>() {
                     Ok(v) if v.is_finite() && v != 0.0 => {
                         s += &format!("{}", v * (1.0 + rng.gen_range(-0.01..0.01)));
@@ -111,10 +116,17 @@ fn bench(c: &mut Criterion) {
     g.bench_function("csv_to_parquet_zstd", |b| {
         b.iter(|| convert_csv_to_parquet(&[&csv], &out, &opts).unwrap())
     });
-    g.bench_function("csv_to_flowframe", |b| b.iter(|| read_csv(&[&csv], &opts).unwrap()));
+    g.bench_function("csv_to_flowframe", |b| {
+        b.iter(|| read_csv(&[&csv], &opts).unwrap())
+    });
     g.finish();
     let _ = Path::new(&out);
 }
 
-criterion_group!(benches, bench);
+criterion_group! {
+    name = benches;
+    // No plots: the plotters backend needs system fonts that CI machines may lack.
+    config = Criterion::default().without_plots();
+    targets = bench
+}
 criterion_main!(benches);

@@ -57,7 +57,9 @@ fn arr32(v: &Value) -> Array2<f32> {
 #[inline(always)]
 fn exp_f32(x: f32) -> f32 {
     let x = x.clamp(-87.0, 88.0);
-    let n = (x * std::f32::consts::LOG2_E).round();
+    // Round to nearest with the 1.5·2^23 trick: SSE2-only, so the loop vectorises (f32::round
+    // is a libm call on the baseline x86-64 target).
+    let n = (x * std::f32::consts::LOG2_E + 12_582_912.0) - 12_582_912.0;
     let r = x - n * 0.693_359_4 + n * 2.121_944_4e-4;
     let p = 1.987_569_1e-4f32;
     let p = p * r + 1.398_199_9e-3;

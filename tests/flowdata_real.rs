@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use flowxai::flowdata::{
-    convert_csv_to_parquet, read_parquet, stratified_split, InvalidPolicy, LabelLevel,
-    ReadOptions, ReadReport, SplitFractions,
+    convert_csv_to_parquet, read_parquet, stratified_split, InvalidPolicy, LabelLevel, ReadOptions,
+    ReadReport, SplitFractions,
 };
 
 fn datasets() -> PathBuf {
@@ -37,7 +37,9 @@ fn every_sample_converts_with_exact_counts() {
     assert_eq!(files.len(), 18, "every CSV in ../shared/datasets");
     for (rel, e) in files {
         for policy in ["keep", "drop"] {
-            let out = dir.path().join(format!("{}.{policy}.parquet", rel.replace('/', "_")));
+            let out = dir
+                .path()
+                .join(format!("{}.{policy}.parquet", rel.replace('/', "_")));
             let r = convert(
                 &datasets().join(rel),
                 InvalidPolicy::from_name(policy).unwrap(),
@@ -45,7 +47,11 @@ fn every_sample_converts_with_exact_counts() {
             );
             let ep = &e[policy];
             assert_eq!(r.rows_read, e["rows_read"].as_u64().unwrap(), "{rel}");
-            assert_eq!(r.rows_kept, ep["rows_kept"].as_u64().unwrap(), "{rel} {policy}");
+            assert_eq!(
+                r.rows_kept,
+                ep["rows_kept"].as_u64().unwrap(),
+                "{rel} {policy}"
+            );
             assert_eq!(r.rows_read, r.rows_kept + r.rows_rejected(), "{rel}");
             let rejected: BTreeMap<String, u64> = ep["rejected"]
                 .as_object()
@@ -69,7 +75,11 @@ fn readme_numbers() {
     let r = convert(&heads, InvalidPolicy::Keep, &out);
     assert_eq!((r.rows_read, r.rows_kept), (5_751, 5_739));
     assert_eq!(r.rejected, counts(&[("truncated_line", 12)]));
-    let udp = r.files.iter().find(|f| f.path.ends_with("/UDP.csv")).unwrap();
+    let udp = r
+        .files
+        .iter()
+        .find(|f| f.path.ends_with("/UDP.csv"))
+        .unwrap();
     assert_eq!(udp.rows_kept, 485);
     let f = read_parquet(&out).unwrap();
     let udp_labels: Vec<&str> = (0..f.n_rows())
@@ -81,7 +91,14 @@ fn readme_numbers() {
     assert_eq!(r.labels["BENIGN"], 28 + 295 + 3 + 352 + 2);
     // The default `drop` policy also rejects 167 rows with Infinity/NaN/empty cells.
     let d = convert(&heads, InvalidPolicy::Drop, &dir.path().join("d.parquet"));
-    assert_eq!((d.rows_kept, d.rejected["non_finite"], d.rejected["truncated_line"]), (5_572, 167, 12));
+    assert_eq!(
+        (
+            d.rows_kept,
+            d.rejected["non_finite"],
+            d.rejected["truncated_line"]
+        ),
+        (5_572, 167, 12)
+    );
 
     let b = convert(
         &datasets().join("cic-ddos2019/balanced-sample/combined_data.csv"),
@@ -137,6 +154,11 @@ fn readme_numbers() {
     assert_eq!(t.families["benign"], 1_286);
     let tf = read_parquet(&dir.path().join("t.parquet")).unwrap();
     assert_eq!(tf.class_counts(LabelLevel::Binary)["attack"], 9_837);
-    let s = stratified_split(&tf.targets(LabelLevel::Fine).y, SplitFractions::default(), 42).unwrap();
+    let s = stratified_split(
+        &tf.targets(LabelLevel::Fine).y,
+        SplitFractions::default(),
+        42,
+    )
+    .unwrap();
     assert_eq!(s.train.len() + s.test.len() + s.valid.len(), 11_123);
 }

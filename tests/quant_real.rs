@@ -186,19 +186,6 @@ fn int8_matches_fp32_on_real_cic_ddos2019() {
         // Whole test set as one batch (the dynamic range is per batch, as in PyTorch).
         let pred = argmax(&model.logits(xt.view()).unwrap());
         let (acc, f1) = scores(&pred, yt, k);
-        if std::env::var("QDEBUG").is_ok() {
-            eprintln!(
-                "{name} {:?}",
-                model
-                    .input_qparams()
-                    .iter()
-                    .map(|q| q.map(|q| (
-                        q.scale * (127 - q.zero_point) as f32,
-                        -q.scale * q.zero_point as f32
-                    )))
-                    .collect::<Vec<_>>()
-            );
-        }
         let file = model.save(dir.path().join("m.safetensors")).unwrap();
         let size = model.size_report();
         let lat = single_flow_us(model, xt);

@@ -4,7 +4,8 @@
 //! stratified 70/20/10 split whose indices come from
 //! `crates/rf-baseline/tests/fixtures/sklearn_rf_reference.json`), our forest's macro-F1 must be
 //! within 2 points of scikit-learn's RandomForestClassifier (mean over seeds 0..4, same split,
-//! same cleaning; the generator script is committed beside the JSON).
+//! same cleaning; the generator script is committed beside the JSON). Rows are read with
+//! `flowdata::read_csv` and checked against the fixture's own minimal parser.
 #[path = "../crates/rf-baseline/tests/common/cic_sample.rs"]
 mod cic_sample;
 
@@ -18,10 +19,28 @@ use ndarray::{Array1, Array2, ArrayView2};
 
 fn sample() -> CicSample {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    CicSample::load(
+    let mut s = CicSample::load(
         &root.join("../shared/datasets"),
         &root.join("crates/rf-baseline/tests/fixtures/sklearn_rf_reference.json"),
-    )
+    );
+    // The features come from `flowdata` (the project's reader), with non-finite cells kept and
+    // then set to -1 like the fixture script; the test helper's minimal parser must agree.
+    let csv = root.join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
+    let opts = flowdata::ReadOptions {
+        invalid: flowdata::InvalidPolicy::Keep,
+        ..Default::default()
+    };
+    let (frame, report) = flowdata::read_csv(&[&csv], &opts).unwrap();
+    assert_eq!(frame.n_rows(), 8000, "{report:?}");
+    let x = frame.x.mapv(|v| if v.is_finite() { v } else { -1.0 });
+    assert_eq!(x.dim(), s.x.dim());
+    let mismatches = x.iter().zip(s.x.iter()).filter(|(a, b)| a != b).count();
+    assert_eq!(mismatches, 0, "flowdata and the fixture parser disagree");
+    let t = frame.targets(flowdata::LabelLevel::Fine);
+    assert_eq!(t.classes.len(), s.classes.len());
+    assert_eq!(t.y.iter().map(|&c| c as usize).collect::<Vec<_>>(), s.y);
+    s.x = x;
+    s
 }
 
 fn fit(s: &CicSample, seed: u64, n_trees: usize) -> RandomForest {

@@ -10,7 +10,12 @@ ONNX model: built with onnx.helper from the eval-mode network with BatchNorm fol
 i.e. the same serving graph as mlp-core's.
 
 Run: /work/pyenv/bin/python benches/peers/mlp_peers.py  (torch 2.15.0, onnxruntime 1.32.0)
+     MLP_PEER_THREADS=1 /work/pyenv/bin/python benches/peers/mlp_peers.py  (single-threaded peers)
+On a 2-core machine shared with other jobs, OpenMP-threaded peers (PyTorch training above all)
+can be much slower with 2 threads than with 1 (spinning threads preempted at barriers): run both
+and compare against the better one.
 """
+import os
 import time
 
 import numpy as np
@@ -23,7 +28,7 @@ from torch import nn
 ROWS, F, K = 1 << 20, 76, 16
 INFER_BATCH, TRAIN_BATCH = 8192, 1024
 TRAIN_STEPS = 128  # timed steps of the 1M-row epoch (same 131,072 samples as the Rust bench)
-THREADS = 2
+THREADS = int(os.environ.get("MLP_PEER_THREADS", "2"))  # 2 = the Rust side's cores
 torch.set_num_threads(THREADS)
 torch.manual_seed(42)
 rng = np.random.default_rng(42)

@@ -1,12 +1,17 @@
 //! `cargo xtask`: orchestration only. Every computation lives in a library crate.
 use clap::{Parser, Subcommand, ValueEnum};
 
+mod bench;
 mod convert;
 mod measure;
+mod models;
 mod reproduce;
 
 #[derive(Parser)]
-#[command(name = "xtask", about = "flowxai tasks: convert, train, evaluate, explain, reproduce")]
+#[command(
+    name = "xtask",
+    about = "flowxai tasks: convert, train, evaluate, explain, reproduce"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -19,6 +24,19 @@ enum Command {
     /// Run every experiment of the thesis on the real samples and write results/ (RESULTS.md,
     /// report.html, figures/, results.json, parquet/, models/).
     Reproduce(reproduce::ReproduceArgs),
+    /// Fit a model bundle (preprocessing + model) on labelled flows (stratified 70/15/15 split)
+    /// and print its test classification report.
+    Train(models::TrainArgs),
+    /// Score labelled flows with a bundle; labels are matched by name, so a model trained on one
+    /// dataset can be evaluated on another.
+    Evaluate(models::EvaluateArgs),
+    /// SHAP values for flows: exact TreeSHAP for a forest, KernelSHAP for MLPs; JSON + figures.
+    Explain(models::ExplainArgs),
+    /// Write resampled real rows with ±1 % jitter as a CSV, for speed tests only (every row
+    /// says "synthetic (resampled)").
+    Synth(models::SynthArgs),
+    /// Run the criterion benches and regenerate the measured table in docs/BENCHMARKS.md.
+    Bench(bench::BenchArgs),
 }
 
 /// Where the MLP trains and runs.
@@ -48,7 +66,9 @@ pub fn resolve_device(requested: Device) -> anyhow::Result<Device> {
     match requested {
         Device::Cpu => Ok(Device::Cpu),
         Device::Auto => {
-            eprintln!("device: cpu (this build has no CUDA backend; --device auto falls back to the CPU)");
+            eprintln!(
+                "device: cpu (this build has no CUDA backend; --device auto falls back to the CPU)"
+            );
             Ok(Device::Cpu)
         }
         Device::Cuda => anyhow::bail!(
@@ -57,11 +77,31 @@ pub fn resolve_device(requested: Device) -> anyhow::Result<Device> {
     }
 }
 
+/// "CPU model, N threads available", for reports.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown CPU".into());
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    format!("{cpu}, {threads} threads available")
+}
+
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert(args) => convert::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
+        Command::Train(args) => models::train(&args),
+        Command::Evaluate(args) => models::evaluate(&args),
+        Command::Explain(args) => models::explain(&args),
+        Command::Synth(args) => models::synth(&args),
+        Command::Bench(args) => bench::run(&args),
     };
     if let Err(e) = result {
         // One line naming the file; non-zero exit.

@@ -334,7 +334,8 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
 
     // 5. SHAP
     run.progress.set_message("SHAP explanations");
-    let (kernel_expl, kernel_json) = run.kernel_shap(default_prepared, &default_trained.optimized)?;
+    let (kernel_expl, kernel_json) =
+        run.kernel_shap(default_prepared, &default_trained.optimized)?;
     let (tree_expl, tree_json) = run.tree_shap(default_prepared, &default_trained.forest)?;
     run.step(format!(
         "5/6 SHAP: KernelSHAP {} flows ({:.3} s/flow), TreeSHAP {} flows ({:.4} s/flow); max additivity error {:.1e}",
@@ -357,7 +358,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
             "quick": args.quick,
             "device": device.to_string(),
             "data_dir": args.data_dir.display().to_string(),
-            "machine": machine_description(),
+            "machine": crate::machine(),
             "flowxai_version": env!("CARGO_PKG_VERSION"),
             "note": "Accuracy numbers are from real CICFlowMeter rows. Throughput and latency are timed on tiled (repeated) real test rows and vary with the machine; everything else is deterministic for the seed.",
         },
@@ -430,24 +431,6 @@ fn level_name(l: LabelLevel) -> &'static str {
         LabelLevel::Family => "family",
         LabelLevel::Binary => "binary",
     }
-}
-
-fn machine_description() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    format!(
-        "{cpu}, {} threads available",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    )
 }
 
 fn evaluated_json(e: &Evaluated) -> Value {
@@ -561,11 +544,22 @@ impl Run {
         let mut json_rows = Vec::new();
         let mut table = Table::new(
             "CSV → Parquet conversion of the real samples (rows read = kept + rejected)",
-            &["source", "dialect", "rows read", "kept", "rejected (by reason)", "features"],
+            &[
+                "source",
+                "dialect",
+                "rows read",
+                "kept",
+                "rejected (by reason)",
+                "features",
+            ],
         );
         let mut frames = BTreeMap::new();
         for src in SOURCES {
-            let inputs: Vec<PathBuf> = src.paths.iter().map(|p| self.args.data_dir.join(p)).collect();
+            let inputs: Vec<PathBuf> = src
+                .paths
+                .iter()
+                .map(|p| self.args.data_dir.join(p))
+                .collect();
             if let Some(missing) = inputs.iter().find(|p| !p.exists()) {
                 bail!(
                     "{} not found: the data directory {} lacks the {} sample (see ../shared/datasets/README.md)",
@@ -575,9 +569,8 @@ impl Run {
                 );
             }
             let out = dir.join(format!("{}.parquet", src.name));
-            let report =
-                flowdata::convert_csv_to_parquet(&inputs, &out, &ReadOptions::default())
-                    .with_context(|| format!("converting {}", src.name))?;
+            let report = flowdata::convert_csv_to_parquet(&inputs, &out, &ReadOptions::default())
+                .with_context(|| format!("converting {}", src.name))?;
             report.write_json(&dir.join(format!("{}.parquet.report.json", src.name)))?;
             let frame = flowdata::read_parquet(&out)?;
             if frame.n_rows() as u64 != report.rows_kept {
@@ -599,7 +592,11 @@ impl Run {
                 report.dialect.clone(),
                 report.rows_read.to_string(),
                 report.rows_kept.to_string(),
-                if rejected.is_empty() { "0".into() } else { rejected },
+                if rejected.is_empty() {
+                    "0".into()
+                } else {
+                    rejected
+                },
                 frame.n_features().to_string(),
             ]);
             json_rows.push(json!({
@@ -655,12 +652,23 @@ impl Run {
             .max_epochs(self.scale.mlp_epochs)
             .seed(seed)
             .check()?
-            .fit(p.train.x.view(), y_train.view(), validation, Some(n_classes))?
+            .fit(
+                p.train.x.view(),
+                y_train.view(),
+                validation,
+                Some(n_classes),
+            )?
             .with_classes(p.classes.clone())?
             .with_feature_names(p.features.clone())?
             .with_preprocessing(Some(serde_json::from_str(&p.pipeline.to_json()?)?));
         let train_s = t.elapsed().as_secs_f64();
-        let mlp_bundle = self.save_bundle(p, experiment, preset, "optimized-mlp", BundleModel::Mlp(optimized.clone()))?;
+        let mlp_bundle = self.save_bundle(
+            p,
+            experiment,
+            preset,
+            "optimized-mlp",
+            BundleModel::Mlp(optimized.clone()),
+        )?;
         evaluated.push(self.evaluate(
             "optimized MLP",
             preset,
@@ -681,7 +689,13 @@ impl Run {
             .with_class_names(p.classes.clone())?
             .with_feature_names(p.features.clone())?;
         let train_s = t.elapsed().as_secs_f64();
-        let rf_bundle = self.save_bundle(p, experiment, preset, "random-forest", BundleModel::Forest(forest.clone()))?;
+        let rf_bundle = self.save_bundle(
+            p,
+            experiment,
+            preset,
+            "random-forest",
+            BundleModel::Forest(forest.clone()),
+        )?;
         evaluated.push(self.evaluate(
             "Random Forest",
             preset,
@@ -694,8 +708,16 @@ impl Run {
 
         if full {
             // int8: dynamic (PyTorch quantize_dynamic semantics) and static (calibrated)
-            let dynamic = DynamicQuantParams::new().check()?.quantize(optimized.layers())?;
-            let dyn_dir = self.save_bundle(p, experiment, preset, "int8-dynamic", BundleModel::Int8(dynamic.clone()))?;
+            let dynamic = DynamicQuantParams::new()
+                .check()?
+                .quantize(optimized.layers())?;
+            let dyn_dir = self.save_bundle(
+                p,
+                experiment,
+                preset,
+                "int8-dynamic",
+                BundleModel::Int8(dynamic.clone()),
+            )?;
             evaluated.push(self.evaluate(
                 "int8 dynamic MLP",
                 preset,
@@ -703,12 +725,24 @@ impl Run {
                 None,
                 file_size(&dyn_dir.join("model.int8")),
                 &timing,
-                |x| dynamic.predict_proba(x).unwrap_or_else(|_| Array2::zeros((x.nrows(), n_classes))),
+                |x| {
+                    dynamic
+                        .predict_proba(x)
+                        .unwrap_or_else(|_| Array2::zeros((x.nrows(), n_classes)))
+                },
             )?);
             let calib_rows: Vec<usize> = (0..p.train.x.nrows().min(2048)).collect();
             let calib = p.train.x.select(Axis(0), &calib_rows);
-            let stat = StaticQuantParams::new().check()?.calibrate(optimized.layers(), calib.view())?;
-            let st_dir = self.save_bundle(p, experiment, preset, "int8-static", BundleModel::Int8(stat.clone()))?;
+            let stat = StaticQuantParams::new()
+                .check()?
+                .calibrate(optimized.layers(), calib.view())?;
+            let st_dir = self.save_bundle(
+                p,
+                experiment,
+                preset,
+                "int8-static",
+                BundleModel::Int8(stat.clone()),
+            )?;
             evaluated.push(self.evaluate(
                 "int8 static MLP",
                 preset,
@@ -716,7 +750,10 @@ impl Run {
                 None,
                 file_size(&st_dir.join("model.int8")),
                 &timing,
-                |x| stat.predict_proba(x).unwrap_or_else(|_| Array2::zeros((x.nrows(), n_classes))),
+                |x| {
+                    stat.predict_proba(x)
+                        .unwrap_or_else(|_| Array2::zeros((x.nrows(), n_classes)))
+                },
             )?);
 
             // scikit-learn-style MLP: the thesis' MLPClassifier((16, 12)) with sklearn's Adam
@@ -733,7 +770,13 @@ impl Run {
                 .with_classes(p.classes.clone())?
                 .with_feature_names(p.features.clone())?;
             let train_s = t.elapsed().as_secs_f64();
-            let sk_dir = self.save_bundle(p, experiment, preset, "sklearn-mlp", BundleModel::Mlp(small.clone()))?;
+            let sk_dir = self.save_bundle(
+                p,
+                experiment,
+                preset,
+                "sklearn-mlp",
+                BundleModel::Mlp(small.clone()),
+            )?;
             evaluated.push(self.evaluate(
                 "sklearn-style MLP (16,12)",
                 preset,
@@ -816,7 +859,11 @@ impl Run {
             let counts = Array2::from_shape_fn((p.classes.len(), p.classes.len()), |(i, j)| {
                 e.report.confusion.counts[i][j]
             });
-            let slug = if e.name == "Random Forest" { "rf" } else { "mlp" };
+            let slug = if e.name == "Random Forest" {
+                "rf"
+            } else {
+                "mlp"
+            };
             for normalize in [false, true] {
                 let fig = figures::confusion_matrix(
                     counts.view(),
@@ -825,7 +872,11 @@ impl Run {
                     &format!(
                         "{} — CIC-DDoS2019 test flows ({})",
                         e.name,
-                        if normalize { "row-normalised" } else { "counts" }
+                        if normalize {
+                            "row-normalised"
+                        } else {
+                            "counts"
+                        }
                     ),
                 )?
                 .with_name(&format!(
@@ -875,13 +926,8 @@ impl Run {
         self.add_figure(fig);
 
         // The interpretable tree the thesis draws (depth 4 here; THESIS.md: 6 for multi-class).
-        let (_, tree) = rf_baseline::fit_tree_figure(
-            p.train.x.view(),
-            &p.train.y,
-            &p.features,
-            &p.classes,
-            4,
-        )?;
+        let (_, tree) =
+            rf_baseline::fit_tree_figure(p.train.x.view(), &p.train.y, &p.features, &p.classes, 4)?;
         let nodes: Vec<figures::TreeNode> = tree
             .nodes
             .iter()
@@ -924,12 +970,17 @@ impl Run {
         let t = Instant::now();
         let expl = explainer.explain(x.view())?;
         let secs = t.elapsed().as_secs_f64();
-        let json = shap_json(&expl, "KernelSHAP on the optimized MLP", secs, json!({
-            "background_rows": self.scale.kernel_background,
-            "nsamples": "auto (2M + 2048)",
-            "l1_reg": "none",
-            "link": "identity",
-        }));
+        let json = shap_json(
+            &expl,
+            "KernelSHAP on the optimized MLP",
+            secs,
+            json!({
+                "background_rows": self.scale.kernel_background,
+                "nsamples": "auto (2M + 2048)",
+                "l1_reg": "none",
+                "link": "identity",
+            }),
+        );
         Ok((expl, json))
     }
 
@@ -942,30 +993,64 @@ impl Run {
         let t = Instant::now();
         let expl = explainer.explain(x.view())?;
         let secs = t.elapsed().as_secs_f64();
-        let json = shap_json(&expl, "exact path-dependent TreeSHAP on the Random Forest", secs, json!({
-            "trees": forest.trees().len(),
-        }));
+        let json = shap_json(
+            &expl,
+            "exact path-dependent TreeSHAP on the Random Forest",
+            secs,
+            json!({
+                "trees": forest.trees().len(),
+            }),
+        );
         Ok((expl, json))
     }
 
-    fn shap_figures(&mut self, p: &Prepared, kernel: &Explanation, tree: &Explanation) -> Result<()> {
-        for (slug, who, e) in [("mlp", "optimized MLP, KernelSHAP", kernel), ("rf", "Random Forest, TreeSHAP", tree)] {
-            let fig = figures::shap_beeswarm(e, ClassChoice::Predicted, 15, &format!("SHAP summary — {who} (predicted class per flow)"))?
-                .with_name(&format!("shap_beeswarm_{slug}"));
+    fn shap_figures(
+        &mut self,
+        p: &Prepared,
+        kernel: &Explanation,
+        tree: &Explanation,
+    ) -> Result<()> {
+        for (slug, who, e) in [
+            ("mlp", "optimized MLP, KernelSHAP", kernel),
+            ("rf", "Random Forest, TreeSHAP", tree),
+        ] {
+            let fig = figures::shap_beeswarm(
+                e,
+                ClassChoice::Predicted,
+                15,
+                &format!("SHAP summary — {who} (predicted class per flow)"),
+            )?
+            .with_name(&format!("shap_beeswarm_{slug}"));
             self.add_figure(fig);
             let fig = figures::shap_bar(e, None, 15, &format!("Mean |SHAP| over classes — {who}"))?
                 .with_name(&format!("shap_bar_{slug}"));
             self.add_figure(fig);
         }
         let e = kernel;
-        let fig = figures::shap_waterfall(e, 0, None, 12, "Waterfall for one test flow (optimized MLP, predicted class)")?
-            .with_name("shap_waterfall_mlp");
+        let fig = figures::shap_waterfall(
+            e,
+            0,
+            None,
+            12,
+            "Waterfall for one test flow (optimized MLP, predicted class)",
+        )?
+        .with_name("shap_waterfall_mlp");
         self.add_figure(fig);
-        let fig = figures::shap_force(e, 0, None, "Force plot for one test flow (optimized MLP, predicted class)")?
-            .with_name("shap_force_mlp");
+        let fig = figures::shap_force(
+            e,
+            0,
+            None,
+            "Force plot for one test flow (optimized MLP, predicted class)",
+        )?
+        .with_name("shap_force_mlp");
         self.add_figure(fig);
-        let fig = figures::shap_heatmap(e, ClassChoice::Predicted, 20, "SHAP heatmap: explained flows × features (optimized MLP)")?
-            .with_name("shap_heatmap_mlp");
+        let fig = figures::shap_heatmap(
+            e,
+            ClassChoice::Predicted,
+            20,
+            "SHAP heatmap: explained flows × features (optimized MLP)",
+        )?
+        .with_name("shap_heatmap_mlp");
         self.add_figure(fig);
 
         // Per-class histograms of the three most important raw features.
@@ -1104,7 +1189,10 @@ impl Run {
                     )?;
                     let rep = cm.report();
                     let features_note = if shared.len() < cic.n_features() {
-                        format!("{} shared features (model restricted to them)", shared.len())
+                        format!(
+                            "{} shared features (model restricted to them)",
+                            shared.len()
+                        )
                     } else {
                         format!("all {} features", shared.len())
                     };
@@ -1116,7 +1204,9 @@ impl Run {
                             flows: rep.n_samples,
                             accuracy: rep.accuracy,
                             macro_f1: rep.macro_avg.f1,
-                            thesis_accuracy: if level == LabelLevel::Binary && model == "optimized MLP" {
+                            thesis_accuracy: if level == LabelLevel::Binary
+                                && model == "optimized MLP"
+                            {
                                 thesis_acc
                             } else {
                                 None
@@ -1191,7 +1281,7 @@ impl Run {
             if args.quick { " --quick" } else { "" },
             args.seed,
             r.device,
-            machine_description(),
+            crate::machine(),
             args.data_dir.display()
         ));
         b = b.section(
@@ -1207,10 +1297,23 @@ impl Run {
         }
         let mut side = Table::new(
             "flowxai (measured, default preprocessing) beside the thesis (claimed)",
-            &["model", "accuracy: thesis (claimed)", "accuracy: flowxai", "macro-F1: thesis (claimed)", "macro-F1: flowxai", "throughput: thesis (claimed)", "throughput: flowxai"],
+            &[
+                "model",
+                "accuracy: thesis (claimed)",
+                "accuracy: flowxai",
+                "macro-F1: thesis (claimed)",
+                "macro-F1: flowxai",
+                "throughput: thesis (claimed)",
+                "throughput: flowxai",
+            ],
         );
         let ours = &r.multiclass["default"].evaluated;
-        for (thesis, ours_name) in THESIS_TABLE.iter().zip(["optimized MLP", "sklearn-style MLP (16,12)", "int8 dynamic MLP", "Random Forest"]) {
+        for (thesis, ours_name) in THESIS_TABLE.iter().zip([
+            "optimized MLP",
+            "sklearn-style MLP (16,12)",
+            "int8 dynamic MLP",
+            "Random Forest",
+        ]) {
             if let Some(e) = ours.iter().find(|e| e.name == ours_name) {
                 side.push_row(vec![
                     format!("{} / {}", thesis.model, e.name),
@@ -1225,7 +1328,16 @@ impl Run {
         }
         let mut thesis_table = Table::new(
             "The thesis' published table (claimed; THESIS.md)",
-            &["model", "accuracy", "precision", "recall", "F1", "time (s)", "size (MB)", "throughput"],
+            &[
+                "model",
+                "accuracy",
+                "precision",
+                "recall",
+                "F1",
+                "time (s)",
+                "size (MB)",
+                "throughput",
+            ],
         );
         for t in THESIS_TABLE {
             thesis_table.push_row(vec![
@@ -1250,7 +1362,14 @@ impl Run {
             .table(tables::model_comparison_table(&rows))
             .table(side)
             .table(thesis_table);
-        for name in ["confusion_mlp_counts", "confusion_mlp_normalised", "confusion_rf_normalised", "training_curves_mlp", "throughput", "decision_tree"] {
+        for name in [
+            "confusion_mlp_counts",
+            "confusion_mlp_normalised",
+            "confusion_rf_normalised",
+            "training_curves_mlp",
+            "throughput",
+            "decision_tree",
+        ] {
             if let Some(f) = self.take_figure(name) {
                 sec = sec.figure(f);
             }
@@ -1271,7 +1390,10 @@ impl Run {
                     support: c.support,
                 })
                 .collect();
-            for (name, a) in [("macro avg", &e.report.macro_avg), ("weighted avg", &e.report.weighted_avg)] {
+            for (name, a) in [
+                ("macro avg", &e.report.macro_avg),
+                ("weighted avg", &e.report.weighted_avg),
+            ] {
                 pc.push(tables::PerClassRow {
                     class: name.into(),
                     precision: a.precision,
@@ -1289,12 +1411,16 @@ impl Run {
         // Quantization.
         let fp32 = ours.iter().find(|e| e.name == "optimized MLP");
         let mut q = Vec::new();
-        for e in ours.iter().filter(|e| e.name.contains("MLP") && !e.name.contains("sklearn")) {
+        for e in ours
+            .iter()
+            .filter(|e| e.name.contains("MLP") && !e.name.contains("sklearn"))
+        {
             let (agree, max_diff) = match fp32 {
                 Some(f) => {
                     let a = argmax_rows(f.proba.view());
                     let b2 = argmax_rows(e.proba.view());
-                    let agree = a.iter().zip(&b2).filter(|(x, y)| x == y).count() as f64 / a.len().max(1) as f64;
+                    let agree = a.iter().zip(&b2).filter(|(x, y)| x == y).count() as f64
+                        / a.len().max(1) as f64;
                     let diff = f
                         .proba
                         .iter()
@@ -1327,13 +1453,13 @@ impl Run {
         );
 
         // Binary.
-        b = b.section(
-            Section::new("CIC-DDoS2019, benign vs attack")
-                .table(tables::model_comparison_table(&comparison_rows(&r.binary.evaluated))),
-        );
+        b = b.section(Section::new("CIC-DDoS2019, benign vs attack").table(
+            tables::model_comparison_table(&comparison_rows(&r.binary.evaluated)),
+        ));
 
         // Cross-dataset.
-        let cross_rows: Vec<tables::CrossDatasetRow> = r.cross.iter().map(|c| c.row.clone()).collect();
+        let cross_rows: Vec<tables::CrossDatasetRow> =
+            r.cross.iter().map(|c| c.row.clone()).collect();
         b = b.section(
             Section::new("Cross-dataset: trained on CIC-DDoS2019, tested elsewhere")
                 .text("Label spaces differ between datasets, so labels are mapped to shared attack families and to benign/attack (the manifests in `datasets/` state each mapping). The TII-SSRC-23 sample carries only 8 features, so those models are trained on CIC-DDoS2019 restricted to the same 8 features. The thesis' claims (accuracy 42.1% on TII-SSRC-23, 38.7% on CIC-IDS2018) do not state their label mapping.")
@@ -1344,7 +1470,10 @@ impl Run {
         let top = |e: &Explanation| -> Result<Table> {
             let mut rows = tables::shap_top_features(e, None, 15)?;
             for row in &mut rows {
-                row.thesis_rank = THESIS_TOP_FEATURES.iter().position(|f| *f == row.feature).map(|i| i + 1);
+                row.thesis_rank = THESIS_TOP_FEATURES
+                    .iter()
+                    .position(|f| *f == row.feature)
+                    .map(|i| i + 1);
             }
             Ok(tables::shap_top_features_table(&rows))
         };

@@ -573,6 +573,36 @@ mod tests {
     }
 
     #[test]
+    fn fast_path_agrees_with_the_full_parser() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(11);
+        let mut fast = 0;
+        let alphabet = b"0123456789.-+eE,I";
+        for i in 0..300_000 {
+            let s: Vec<u8> = if i % 2 == 0 {
+                let v: f64 = (rng.gen::<f64>() - 0.3) * 10f64.powi(rng.gen_range(-12..40));
+                match i % 3 {
+                    0 => format!("{v}"),
+                    1 => format!("{v:E}"),
+                    _ => format!("{}", v as i64),
+                }
+                .into_bytes()
+            } else {
+                (0..rng.gen_range(0..8))
+                    .map(|_| alphabet[rng.gen_range(0..alphabet.len())])
+                    .collect()
+            };
+            if let Some((v, end)) = fast_number(&s, 0) {
+                fast += 1;
+                let full = parse_f32(&s[..end]);
+                assert_eq!(Some(v), full, "{}", String::from_utf8_lossy(&s));
+                assert!(end == s.len() || s[end] == b',');
+            }
+        }
+        assert!(fast > 100_000);
+    }
+
+    #[test]
     fn floats_match_std_on_many_values() {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);

@@ -71,7 +71,10 @@ impl PercentileClipperValidParams {
         let stats = all_column_stats(x, &[p.lower_percentile, p.upper_percentile], false)?;
         for (column, s) in stats.iter().enumerate() {
             if !(s.quantiles[0].is_finite() && s.quantiles[1].is_finite()) {
-                return Err(PreprocessError::NonFiniteStatistic { column, what: "clip bound" });
+                return Err(PreprocessError::NonFiniteStatistic {
+                    column,
+                    what: "clip bound",
+                });
             }
         }
         Ok(PercentileClipper {

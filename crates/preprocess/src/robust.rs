@@ -87,11 +87,17 @@ impl RobustScalerValidParams {
         let mut zero_iqr = Vec::with_capacity(stats.len());
         for (column, s) in stats.iter().enumerate() {
             if !s.median.is_finite() {
-                return Err(PreprocessError::NonFiniteStatistic { column, what: "median" });
+                return Err(PreprocessError::NonFiniteStatistic {
+                    column,
+                    what: "median",
+                });
             }
             let iqr = s.quantiles[1] - s.quantiles[0];
             if !iqr.is_finite() {
-                return Err(PreprocessError::NonFiniteStatistic { column, what: "quantile range" });
+                return Err(PreprocessError::NonFiniteStatistic {
+                    column,
+                    what: "quantile range",
+                });
             }
             let is_zero = iqr < ZERO_SCALE;
             zero_iqr.push(is_zero);

@@ -111,7 +111,10 @@ fn bad_input_is_a_typed_error() {
     let inf_col = array![[1.0f32, f32::INFINITY], [2.0, f32::INFINITY], [3.0, 1.0]];
     assert!(matches!(
         RobustScalerParams::default().fit(inf_col.view()),
-        Err(PreprocessError::NonFiniteStatistic { column: 1, what: "median" })
+        Err(PreprocessError::NonFiniteStatistic {
+            column: 1,
+            what: "median"
+        })
     ));
     assert!(matches!(
         PercentileClipperParams::new(1.0, 99.0).fit(inf_col.view()),

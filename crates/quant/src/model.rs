@@ -118,6 +118,11 @@ impl Default for DynamicQuantParams {
 
 impl DynamicQuantParams {
     /// PyTorch's defaults: per-tensor symmetric int8 weights; fastest kernel of this CPU.
+    ///
+    /// With BatchNorm folded into the weights (as `mlp-core` serves them) rows have very
+    /// different ranges and one scale per tensor fits them badly: on the real CIC-DDoS2019
+    /// sample per-tensor loses ~1.4 macro-F1 points, per-channel ~0.1 (`tests/quant_real.rs`).
+    /// Prefer [`WeightGranularity::PerChannel`] for folded models.
     pub fn new() -> Self {
         Self {
             granularity: WeightGranularity::PerTensor,

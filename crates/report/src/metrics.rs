@@ -19,9 +19,9 @@
 //! let classes = ["BENIGN", "Syn", "UDP"];
 //! let cm = ConfusionMatrix::from_indices(&[0, 0, 1, 2], &[0, 1, 1, 1], &classes).unwrap();
 //! let r = cm.report();
-//! assert_eq!(r.accuracy, 0.75);
+//! assert_eq!(r.accuracy, 0.5);
 //! assert_eq!(r.per_class[2].precision, 0.0); // UDP never predicted: zero_division = 0
-//! assert!(r.to_text(2).contains("    accuracy                           0.75         4"));
+//! assert!(r.to_text(2).contains("    accuracy                           0.50         4"));
 //! ```
 
 use std::collections::BTreeSet;

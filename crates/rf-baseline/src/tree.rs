@@ -291,10 +291,21 @@ pub(crate) fn build_tree(
                 let f = feats[j];
                 j += 1;
                 small.clear();
-                small.extend(
-                    node.iter()
-                        .map(|e| (d.binned[e.row as usize * nf + f], e.class, e.w)),
-                );
+                if visited == 0 {
+                    // First feature of the node: its rows are not in cache yet.
+                    for (i, e) in node.iter().enumerate() {
+                        if let Some(ahead) = node.get(i + PREFETCH_AHEAD) {
+                            let r = ahead.row as usize;
+                            prefetch(&d.binned[r * nf..(r + 1) * nf]);
+                        }
+                        small.push((d.binned[e.row as usize * nf + f], e.class, e.w));
+                    }
+                } else {
+                    small.extend(
+                        node.iter()
+                            .map(|e| (d.binned[e.row as usize * nf + f], e.class, e.w)),
+                    );
+                }
                 small.sort_unstable_by_key(|s| s.0);
                 if small[0].0 == small[n_node - 1].0 {
                     continue;

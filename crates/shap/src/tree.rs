@@ -252,14 +252,20 @@ impl Walk<'_> {
         nop.resize(nh, path[ud].pweight);
         total.clear();
         total.resize(nh, 0.0);
-        for i in (0..ud).rev() {
-            let inv = self.recip[i + 1];
-            let c = (ud - i) as f64;
-            let pw = path[i].pweight;
-            for e in 0..nh {
-                let tmp = nop[e] * inv;
-                total[e] += tmp;
-                nop[e] = pw - tmp * hot[e] * c;
+        {
+            // Plain slices so the loop over elements vectorises (no Vec reloads).
+            let nop = &mut nop[..nh];
+            let total = &mut total[..nh];
+            let hot = &hot[..nh];
+            for i in (0..ud).rev() {
+                let inv = self.recip[i + 1];
+                let c = (ud - i) as f64;
+                let pw = path[i].pweight;
+                for ((n, t), z) in nop.iter_mut().zip(total.iter_mut()).zip(hot) {
+                    let tmp = *n * inv;
+                    *t += tmp;
+                    *n = pw - tmp * z * c;
+                }
             }
         }
         let k = self.outputs;
