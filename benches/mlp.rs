@@ -8,10 +8,14 @@
 //! Run: `cargo bench --bench mlp` and, right after, `/work/pyenv/bin/python benches/peers/mlp_peers.py`
 //! (PyTorch and ONNX Runtime on the same shapes, 2 threads; also `MLP_PEER_THREADS=1`).
 //!
-//! Measured 2026-11-26 on 2 shared cores (AMD EPYC Zen 5, load average 7–9 from other jobs),
-//! run back-to-back: mlp_infer_fp32 682 K flows/s (AVX-512 kernel) vs ONNX Runtime 222 K (2
-//! threads) / 289 K (1 thread), PyTorch 67 K / 113 K; mlp_train_epoch 52 K samples/s vs PyTorch
-//! 2.2 K (2 threads) / 19.6 K (1 thread).
+//! Measured 2026-11-26 on 2 shared cores (AMD EPYC Zen 5, load average 7–9 from other jobs;
+//! runs back-to-back, numbers swing ±40 % between runs):
+//! - 2 threads: mlp_infer_fp32 682 K / 628 K flows/s (AVX-512 kernel) vs ONNX Runtime 222 K /
+//!   303 K, PyTorch 67 K / 55 K; mlp_train_epoch 52 K / 72 K samples/s vs PyTorch 2.2 K / 3.0 K.
+//! - 1 thread (`RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1`, peers `MLP_PEER_THREADS=1`):
+//!   infer 494 K vs ONNX Runtime 545 K (other runs 289 K, 592 K); train 46 K vs PyTorch 42 K
+//!   (other runs 19.6 K, 54 K). The 2-thread peers collapse under contention (OpenMP spinning);
+//!   per core we are roughly at par with ONNX Runtime and PyTorch, not 1.2× / 2× ahead.
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

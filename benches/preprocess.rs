@@ -42,7 +42,7 @@ fn write_npy(path: &Path, x: &Array2<f32>) {
     );
     let pad = 64 - (10 + header.len() + 1) % 64;
     let mut h = header.into_bytes();
-    h.extend(std::iter::repeat(b' ').take(pad));
+    h.extend(std::iter::repeat_n(b' ', pad));
     h.push(b'\n');
     let mut f = std::io::BufWriter::new(std::fs::File::create(path).expect("create npy"));
     f.write_all(b"\x93NUMPY\x01\x00").unwrap();

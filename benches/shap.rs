@@ -44,7 +44,13 @@ fn mat(v: &Value) -> Vec<Vec<f64>> {
     v.as_array()
         .unwrap()
         .iter()
-        .map(|r| r.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect())
+        .map(|r| {
+            r.as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_f64().unwrap())
+                .collect()
+        })
         .collect()
 }
 
@@ -66,7 +72,7 @@ fn exp_f32(x: f32) -> f32 {
     let p = p * r + 8.333_452e-3;
     let p = p * r + 4.166_579_6e-2;
     let p = p * r + 1.666_666_5e-1;
-    let p = p * r + 5.000_000_1e-1;
+    let p = p * r + 0.5;
     let y = p * r * r + r + 1.0;
     y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
@@ -84,7 +90,13 @@ impl Mlp {
             .as_array()
             .unwrap()
             .iter()
-            .map(|b| b.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect())
+            .map(|b| {
+                b.as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap() as f32)
+                    .collect()
+            })
             .collect();
         let acts = v["activations"]
             .as_array()
@@ -136,7 +148,11 @@ fn forest(v: &Value) -> TreeEnsemble {
         .iter()
         .map(|t| {
             let ints = |k: &str| -> Vec<i64> {
-                t[k].as_array().unwrap().iter().map(|x| x.as_i64().unwrap()).collect()
+                t[k].as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_i64().unwrap())
+                    .collect()
             };
             let value = mat(&t["value"]);
             TreeArrays {
@@ -150,7 +166,12 @@ fn forest(v: &Value) -> TreeEnsemble {
                     .map(|x| shap::threshold_from_f64(x.as_f64().unwrap()))
                     .collect(),
                 value: Array2::from_shape_fn((value.len(), value[0].len()), |(i, j)| value[i][j]),
-                cover: t["cover"].as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect(),
+                cover: t["cover"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|x| x.as_f64().unwrap())
+                    .collect(),
             }
         })
         .collect();
@@ -182,24 +203,56 @@ fn bench(c: &mut Criterion) {
     let params = KernelParams::new().seed(0).check().unwrap(); // auto nsamples, num_features(10)
     let kernel = KernelExplainer::new(&model, background, params).unwrap();
     let xk = explained.slice(ndarray::s![..KERNEL_FLOWS, ..]).to_owned();
-    let rows = explained.select(Axis(0), &(0..220_000).map(|i| i % explained.nrows()).collect::<Vec<_>>());
+    let rows = explained.select(
+        Axis(0),
+        &(0..220_000)
+            .map(|i| i % explained.nrows())
+            .collect::<Vec<_>>(),
+    );
     let t0 = Instant::now();
     for c in rows.axis_chunks_iter(Axis(0), 8192) {
         std::hint::black_box(mlp.forward(c));
     }
-    eprintln!("MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: {:.3} s", t0.elapsed().as_secs_f64());
-    let p_none = KernelParams::new().seed(0).l1_reg(shap::L1Reg::None).check().unwrap();
-    let k_none = KernelExplainer::new(&model, Background::new(arr32(&data_v["background"])).unwrap(), p_none).unwrap();
+    eprintln!(
+        "MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: {:.3} s",
+        t0.elapsed().as_secs_f64()
+    );
+    let p_none = KernelParams::new()
+        .seed(0)
+        .l1_reg(shap::L1Reg::None)
+        .check()
+        .unwrap();
+    let k_none = KernelExplainer::new(
+        &model,
+        Background::new(arr32(&data_v["background"])).unwrap(),
+        p_none,
+    )
+    .unwrap();
     let t0 = Instant::now();
     k_none.explain(xk.view()).unwrap();
-    eprintln!("KernelSHAP with l1_reg none: {:.4} s/flow", t0.elapsed().as_secs_f64() / KERNEL_FLOWS as f64);
+    eprintln!(
+        "KernelSHAP with l1_reg none: {:.4} s/flow",
+        t0.elapsed().as_secs_f64() / KERNEL_FLOWS as f64
+    );
     let (t0, c0) = (Instant::now(), cpu_seconds());
     let ex = kernel.explain(xk.view()).unwrap();
     let ours = t0.elapsed().as_secs_f64() / KERNEL_FLOWS as f64;
     let ours_cpu = (cpu_seconds() - c0) / KERNEL_FLOWS as f64;
     let add = ex.additivity_error().into_iter().fold(0.0, f64::max);
-    report("KernelSHAP (MLP 76-128-256-128-64-17, 100 bg, auto nsamples)", ours, peer.as_ref(), "kernel_s_per_flow", add);
-    report("KernelSHAP CPU-seconds", ours_cpu, peer.as_ref(), "kernel_cpu_s_per_flow", add);
+    report(
+        "KernelSHAP (MLP 76-128-256-128-64-17, 100 bg, auto nsamples)",
+        ours,
+        peer.as_ref(),
+        "kernel_s_per_flow",
+        add,
+    );
+    report(
+        "KernelSHAP CPU-seconds",
+        ours_cpu,
+        peer.as_ref(),
+        "kernel_cpu_s_per_flow",
+        add,
+    );
 
     let mut g = c.benchmark_group("shap_kernel_mlp");
     g.sample_size(10);
@@ -217,8 +270,20 @@ fn bench(c: &mut Criterion) {
     let ours = t0.elapsed().as_secs_f64() / TREE_FLOWS as f64;
     let ours_cpu = (cpu_seconds() - c0) / TREE_FLOWS as f64;
     let add = ex.additivity_error().into_iter().fold(0.0, f64::max);
-    report("TreeSHAP (100-tree sklearn forest, 16 classes)", ours, peer.as_ref(), "tree_s_per_flow", add);
-    report("TreeSHAP CPU-seconds", ours_cpu, peer.as_ref(), "tree_cpu_s_per_flow", add);
+    report(
+        "TreeSHAP (100-tree sklearn forest, 16 classes)",
+        ours,
+        peer.as_ref(),
+        "tree_s_per_flow",
+        add,
+    );
+    report(
+        "TreeSHAP CPU-seconds",
+        ours_cpu,
+        peer.as_ref(),
+        "tree_cpu_s_per_flow",
+        add,
+    );
     if let Some(want) = read("tree_shap_values_peer.json") {
         let mut worst = 0.0f64;
         for (i, flow) in want.as_array().unwrap().iter().enumerate() {

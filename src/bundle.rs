@@ -169,12 +169,11 @@ impl ModelBundle {
             label_level: self.label_level.clone(),
         };
         let path = dir.join("bundle.json");
-        let json = serde_json::to_string_pretty(&manifest).map_err(|source| {
-            BundleError::Manifest {
+        let json =
+            serde_json::to_string_pretty(&manifest).map_err(|source| BundleError::Manifest {
                 path: path.clone(),
                 source,
-            }
-        })?;
+            })?;
         std::fs::write(&path, json).map_err(|source| BundleError::Io { path, source })?;
         self.preprocessing
             .save(dir.join("preprocessing.json"))
@@ -198,8 +197,10 @@ impl ModelBundle {
             path: path.clone(),
             source,
         })?;
-        let m: Manifest = serde_json::from_str(&text)
-            .map_err(|source| BundleError::Manifest { path: path.clone(), source })?;
+        let m: Manifest = serde_json::from_str(&text).map_err(|source| BundleError::Manifest {
+            path: path.clone(),
+            source,
+        })?;
         if m.format != FORMAT {
             return Err(BundleError::Component(format!(
                 "{}: format `{}`, expected `{FORMAT}`",

@@ -2,9 +2,9 @@
 //!
 //! Protocol (the same as `tests/mlp_real.rs`): `flowdata::read_csv` → `task_rows` →
 //! `stratified_split` 70/20/10 (seed 42) → `preprocess` default preset fitted on the training rows →
-//! `MlpParams::optimized()` (76→128→256→128→64→16, seed 42, fewer epochs to keep the test short)
+//! `MlpParams::optimized()` (76→128→256→128→64→16, seed 42)
 //! trained with early stopping on the validation part → BatchNorm folded (`FittedMlp::layers`) →
-//! quantized by this crate → accuracy and macro-F1 on the test part.
+//! quantized by this crate → accuracy and macro-F1 on the held-out rows (test + validation parts).
 //! Static models are calibrated on 2,000 training rows.
 //!
 //! Reproduce: `cargo test -p flowxai --test quant_real -- --nocapture` (all numbers printed).
@@ -129,7 +129,11 @@ fn int8_matches_fp32_on_real_cic_ddos2019() {
         fitted.history().len()
     );
     let layers = fitted.layers();
-    let (xt, yt) = (&d.test.0, &d.test.1);
+    // Quantization fidelity is judged on every held-out row (test + validation, ~2,300 flows):
+    // on the test part alone one flow is 0.065 points, and the comparison is int8 against fp32
+    // of the same model, not a generalisation estimate.
+    let xt = &ndarray::concatenate(Axis(0), &[d.test.0.view(), d.val.0.view()]).unwrap();
+    let yt = &ndarray::concatenate(Axis(0), &[d.test.1.view(), d.val.1.view()]).unwrap();
 
     // fp32 reference: the folded layers must reproduce mlp-core's own predictions.
     let fp32 = fp32_logits(layers, xt.view()).unwrap();
@@ -137,7 +141,7 @@ fn int8_matches_fp32_on_real_cic_ddos2019() {
     assert_eq!(fp32_pred, fitted.predict(xt.view()).to_vec());
     let (acc32, f132) = scores(&fp32_pred, yt, k);
     eprintln!(
-        "fp32          : accuracy {acc32:.4}, macro-F1 {f132:.4} ({} test rows)",
+        "fp32          : accuracy {acc32:.4}, macro-F1 {f132:.4} ({} held-out rows)",
         yt.len()
     );
 
@@ -170,7 +174,10 @@ fn int8_matches_fp32_on_real_cic_ddos2019() {
         ),
         (
             "static hist-MSE".into(),
-            StaticQuantParams::new().calibrate(layers, calib).unwrap(),
+            StaticQuantParams::new()
+                .observer(Observer::HistogramMse { bins: 2048 })
+                .calibrate(layers, calib)
+                .unwrap(),
         ),
         (
             "static entropy".into(),
@@ -186,12 +193,14 @@ fn int8_matches_fp32_on_real_cic_ddos2019() {
         // Whole test set as one batch (the dynamic range is per batch, as in PyTorch).
         let pred = argmax(&model.logits(xt.view()).unwrap());
         let (acc, f1) = scores(&pred, yt, k);
+        let agree =
+            pred.iter().zip(&fp32_pred).filter(|(a, b)| a == b).count() as f64 / pred.len() as f64;
         let file = model.save(dir.path().join("m.safetensors")).unwrap();
         let size = model.size_report();
         let lat = single_flow_us(model, xt);
         eprintln!(
             "{name:<20}: accuracy {acc:.4} ({:+.2} pt), macro-F1 {f1:.4} ({:+.2} pt); params {} B int8 vs {} B fp32 \
-             ({:.2}×), file {file} B; single-flow median {lat:.1} µs ({:?})",
+             ({:.2}×), file {file} B; single-flow median {lat:.1} µs ({:?}); argmax agreement with fp32 {agree:.4}",
             100.0 * (acc - acc32),
             100.0 * (f1 - f132),
             size.int8_bytes,
@@ -211,9 +220,11 @@ fn int8_matches_fp32_on_real_cic_ddos2019() {
             "static entropy" => 0.20,
             _ => 0.01,
         };
-        if (acc - acc32).abs() > tol || (f1 - f132).abs() > tol {
+        // Fidelity: the int8 model predicts what the fp32 one does (entropy excepted, see above).
+        let min_agree = if name.contains("entropy") { 0.5 } else { 0.94 };
+        if (acc - acc32).abs() > tol || (f1 - f132).abs() > tol || agree < min_agree {
             failures.push(format!(
-                "{name}: accuracy {acc:.4}, macro-F1 {f1:.4} vs fp32 {acc32:.4}, {f132:.4}"
+                "{name}: accuracy {acc:.4}, macro-F1 {f1:.4} vs fp32 {acc32:.4}, {f132:.4}; agreement {agree:.4}"
             ));
         }
     }

@@ -40,7 +40,9 @@ fn load_rows(max_rows: usize) -> Array2<f32> {
 /// A fixed random linear-softmax over standardised features.
 fn linear_softmax(data: &Array2<f32>) -> impl Fn(ArrayView2<f32>) -> Array2<f32> + Sync {
     let mean = data.mean_axis(ndarray::Axis(0)).unwrap();
-    let sd: Array1<f32> = data.std_axis(ndarray::Axis(0), 0.0).mapv(|s| if s > 0.0 { s } else { 1.0 });
+    let sd: Array1<f32> = data
+        .std_axis(ndarray::Axis(0), 0.0)
+        .mapv(|s| if s > 0.0 { s } else { 1.0 });
     // xorshift weights in [-0.5, 0.5): fixed, no RNG dependency needed.
     let mut state = 0x9E37_79B9_7F4A_7C15u64;
     let w = Array2::from_shape_simple_fn((N_FEATURES, N_CLASSES), || {
@@ -105,8 +107,13 @@ fn kernel_shap_default_lars_keeps_at_most_ten_features() {
         .unwrap();
     for i in 0..ex.values.dim().0 {
         for k in 0..N_CLASSES {
-            let nonzero = (0..N_FEATURES).filter(|&j| ex.values[[i, j, k]] != 0.0).count();
-            assert!(nonzero <= 10, "flow {i} class {k}: {nonzero} non-zero values");
+            let nonzero = (0..N_FEATURES)
+                .filter(|&j| ex.values[[i, j, k]] != 0.0)
+                .count();
+            assert!(
+                nonzero <= 10,
+                "flow {i} class {k}: {nonzero} non-zero values"
+            );
         }
     }
     // Outputs where LARS selected something are additive (shap returns all zeros otherwise).

@@ -64,8 +64,18 @@ fn reproduce_quick_writes_every_table_and_figure() {
     // 5 models × 2 presets
     assert_eq!(runs.len(), 10);
     for r in runs {
-        assert_eq!(r["test_rows"].as_u64().unwrap(), test_rows, "{}", r["model"]);
-        assert_eq!(counts_sum(&r["confusion_matrix"]), test_rows, "{}", r["model"]);
+        assert_eq!(
+            r["test_rows"].as_u64().unwrap(),
+            test_rows,
+            "{}",
+            r["model"]
+        );
+        assert_eq!(
+            counts_sum(&r["confusion_matrix"]),
+            test_rows,
+            "{}",
+            r["model"]
+        );
         let acc = r["accuracy"].as_f64().unwrap();
         assert!((0.0..=1.0).contains(&acc));
         let support: u64 = r["per_class"]
@@ -85,7 +95,12 @@ fn reproduce_quick_writes_every_table_and_figure() {
             .as_f64()
             .unwrap()
     };
-    assert!(f1("default") > f1("thesis"), "default {} thesis {}", f1("default"), f1("thesis"));
+    assert!(
+        f1("default") > f1("thesis"),
+        "default {} thesis {}",
+        f1("default"),
+        f1("thesis")
+    );
 
     // Binary and cross-dataset.
     for r in results["binary"]["runs"].as_array().unwrap() {
@@ -94,9 +109,15 @@ fn reproduce_quick_writes_every_table_and_figure() {
     let cross = results["cross_dataset"].as_array().unwrap();
     assert_eq!(cross.len(), 8);
     for c in cross {
-        assert_eq!(counts_sum(&c["confusion_matrix"]), c["flows"].as_u64().unwrap());
+        assert_eq!(
+            counts_sum(&c["confusion_matrix"]),
+            c["flows"].as_u64().unwrap()
+        );
     }
-    let tii = cross.iter().find(|c| c["test"] == "tii-ssrc-23-clustered").unwrap();
+    let tii = cross
+        .iter()
+        .find(|c| c["test"] == "tii-ssrc-23-clustered")
+        .unwrap();
     assert_eq!(tii["features"].as_array().unwrap().len(), 8);
 
     // SHAP additivity.
@@ -110,7 +131,13 @@ fn reproduce_quick_writes_every_table_and_figure() {
         assert!(out.path().join(f).is_file(), "{f} missing");
     }
     let md = std::fs::read_to_string(out.path().join("RESULTS.md")).unwrap();
-    for needle in ["thesis (claimed)", "DrDoS_SSDP", "Cross-dataset", "SHAP", "int8"] {
+    for needle in [
+        "thesis (claimed)",
+        "DrDoS_SSDP",
+        "Cross-dataset",
+        "SHAP",
+        "int8",
+    ] {
         assert!(md.contains(needle), "RESULTS.md lacks {needle}");
     }
     for fig in [
@@ -141,7 +168,13 @@ fn reproduce_quick_writes_every_table_and_figure() {
 fn missing_data_dir_is_a_clear_error() {
     let out = tempfile::tempdir().expect("tempdir");
     let output = xtask()
-        .args(["reproduce", "--quick", "--data-dir", "/nonexistent/flowxai-data", "--out"])
+        .args([
+            "reproduce",
+            "--quick",
+            "--data-dir",
+            "/nonexistent/flowxai-data",
+            "--out",
+        ])
         .arg(out.path())
         .output()
         .expect("run xtask");

@@ -22,6 +22,7 @@ use rayon::prelude::*;
 
 use crate::error::{FlowDataError, Result};
 use crate::frame::{Categorical, FlowFrame};
+use crate::labels::ResolvedLabel;
 use crate::reader::{stream_csv, Block, ReadOptions, ReadReport};
 use crate::schema::canonical_index;
 
@@ -188,62 +189,123 @@ impl FlowParquetWriter {
 /// Columns: the canonical float32 features present, then `label` (fine class), `label_raw`,
 /// `family`, `is_attack`, `dataset`, `source_file`, `source_line`. Returns the accounting;
 /// write it beside the output with [`ReadReport::write_json`].
+///
+/// ```
+/// use flowdata::{convert_csv_to_parquet, read_parquet, LabelLevel, ReadOptions};
+/// # fn main() -> flowdata::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let csv = dir.path().join("flows.csv");
+/// // CSE-CIC-IDS2018 short names, a repeated header row and a truncated last line.
+/// std::fs::write(&csv, "Dst Port,Protocol,Tot Fwd Pkts,Flow Byts/s,Label\n\
+///     80,6,2,10.5,Benign\n\
+///     Dst Port,Protocol,Tot Fwd Pkts,Flow Byts/s,Label\n\
+///     22,6,40,3e2,SSH-Bruteforce\n\
+///     22,6,4").unwrap();
+/// let out = dir.path().join("flows.parquet");
+/// let report = convert_csv_to_parquet(&[&csv], &out, &ReadOptions::default())?;
+/// assert_eq!((report.rows_read, report.rows_kept), (4, 2));
+/// assert_eq!(report.rejected["repeated_header"], 1);
+/// assert_eq!(report.rejected["truncated_line"], 1);
+/// let frame = read_parquet(&out)?;
+/// assert_eq!(frame.feature_names, ["protocol", "total_fwd_packets", "flow_bytes_per_s"]);
+/// assert_eq!(frame.targets(LabelLevel::Family).classes, ["benign", "brute_force"]);
+/// assert_eq!(frame.source_line, [2, 4]);
+/// # Ok(()) }
+/// ```
 pub fn convert_csv_to_parquet<P: AsRef<Path>>(
     inputs: &[P],
     output: &Path,
     opts: &ReadOptions,
 ) -> Result<ReadReport> {
-    let mut writer: Option<FlowParquetWriter> = None;
-    let mut excluded: Vec<String> = Vec::new();
-    let report = stream_csv(inputs, opts, |b: &Block<'_>| {
-        if writer.is_none() {
-            if let Some(m) = crate::labels::manifest(b.dataset) {
-                excluded = m.excluded_from_task.clone();
+    // Parsing block N+1 overlaps encoding block N: a writer thread takes owned blocks through a
+    // channel of capacity 1, so at most three blocks are alive at once (memory stays bounded).
+    let (tx, rx) = std::sync::mpsc::sync_channel::<OwnedBlock>(1);
+    std::thread::scope(|scope| {
+        let writer = scope.spawn(move || -> Result<Option<FlowParquetWriter>> {
+            let mut writer: Option<FlowParquetWriter> = None;
+            for b in rx {
+                if writer.is_none() {
+                    let excluded = crate::labels::manifest(&b.dataset)
+                        .map(|m| m.excluded_from_task.clone())
+                        .unwrap_or_default();
+                    writer = Some(FlowParquetWriter::create(
+                        output,
+                        schema_for(&b.features, b.synthetic, &excluded),
+                    )?);
+                }
+                let label = |f: &dyn Fn(&ResolvedLabel) -> &str| -> Vec<&str> {
+                    b.codes.iter().map(|&c| f(&b.labels[c as usize])).collect()
+                };
+                let rows = Rows {
+                    feats: &b.feats,
+                    n_rows: b.codes.len(),
+                    label: label(&|l| l.fine.as_str()),
+                    label_raw: label(&|l| l.raw.as_str()),
+                    family: label(&|l| l.family.as_str()),
+                    is_attack: b
+                        .codes
+                        .iter()
+                        .map(|&c| b.labels[c as usize].attack)
+                        .collect(),
+                    dataset: vec![b.dataset.as_str(); b.codes.len()],
+                    source_file: vec![b.file.as_str(); b.codes.len()],
+                    source_line: b.lines,
+                };
+                if let Some(w) = writer.as_mut() {
+                    w.write_rows(&rows)?;
+                }
             }
-            writer = Some(FlowParquetWriter::create(
-                output,
-                schema_for(b.features, false, &excluded),
-            )?);
-        }
-        let rows = Rows {
-            feats: b.feats,
-            n_rows: b.n_rows,
-            label: b
-                .codes
-                .iter()
-                .map(|&c| b.labels[c as usize].fine.as_str())
-                .collect(),
-            label_raw: b
-                .codes
-                .iter()
-                .map(|&c| b.labels[c as usize].raw.as_str())
-                .collect(),
-            family: b
-                .codes
-                .iter()
-                .map(|&c| b.labels[c as usize].family.as_str())
-                .collect(),
-            is_attack: b
-                .codes
-                .iter()
-                .map(|&c| b.labels[c as usize].attack)
-                .collect(),
-            dataset: vec![b.dataset; b.n_rows],
-            source_file: vec![b.file; b.n_rows],
-            source_line: b.lines.to_vec(),
+            Ok(writer)
+        });
+        let streamed = stream_csv(inputs, opts, |b: &Block<'_>| {
+            let owned = OwnedBlock {
+                feats: b.feats.to_vec(),
+                codes: b.codes.to_vec(),
+                labels: b.labels.to_vec(),
+                lines: b.lines.to_vec(),
+                file: b.file.to_string(),
+                dataset: b.dataset.to_string(),
+                features: b.features.to_vec(),
+                synthetic: b.synthetic,
+            };
+            // A closed channel means the writer failed; its own error is reported below.
+            tx.send(owned)
+                .map_err(|_| pq_err(output, "parquet writer stopped"))
+        });
+        drop(tx);
+        let written = writer
+            .join()
+            .map_err(|_| pq_err(output, "writer thread panicked"))?;
+        let written = written?;
+        let report = streamed?;
+        let w = match written {
+            Some(w) => w,
+            // No row kept: still write a valid, empty file with the right columns.
+            None => {
+                let excluded = crate::labels::manifest(report.dataset.as_str())
+                    .map(|m| m.excluded_from_task.clone())
+                    .unwrap_or_default();
+                FlowParquetWriter::create(
+                    output,
+                    schema_for(&report.features, report.synthetic, &excluded),
+                )?
+            }
         };
-        match writer.as_mut() {
-            Some(w) => w.write_rows(&rows),
-            None => Ok(()),
-        }
-    })?;
-    let w = match writer {
-        Some(w) => w,
-        // No row kept: still write a valid, empty file with the right columns.
-        None => FlowParquetWriter::create(output, schema_for(&report.features, false, &excluded))?,
-    };
-    w.finish()?;
-    Ok(report)
+        w.finish()?;
+        Ok(report)
+    })
+}
+
+/// A block copied out of the reader for the writer thread.
+struct OwnedBlock {
+    feats: Vec<f32>,
+    codes: Vec<u32>,
+    labels: Vec<ResolvedLabel>,
+    lines: Vec<u64>,
+    file: String,
+    dataset: String,
+    features: Vec<String>,
+    synthetic: bool,
 }
 
 /// Write a frame to Parquet (same columns as [`convert_csv_to_parquet`]; `synthetic` recorded in

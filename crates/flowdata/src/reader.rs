@@ -201,7 +201,14 @@ pub struct Block<'a> {
     pub dataset: &'a str,
     /// Canonical feature names of the columns.
     pub features: &'a [String],
+    /// `true` when the file carries a `Synthetic` marker column (resampled data).
+    pub synthetic: bool,
 }
+
+/// Header name (case-insensitive) of the column that marks a CSV as synthetic (resampled):
+/// such files are read like any other, but [`ReadReport::synthetic`] and
+/// [`FlowFrame::synthetic`] are set so no accuracy is ever quoted from them.
+pub const SYNTHETIC_MARKER_COLUMN: &str = "synthetic";
 
 /// Expand inputs: files as given, folders to their `.csv` files (recursively, sorted).
 pub fn expand_inputs<P: AsRef<Path>>(inputs: &[P]) -> Result<Vec<PathBuf>> {
@@ -315,6 +322,9 @@ fn build_layout(path: &Path, header: &[String], opts: &ReadOptions) -> Result<Fi
             tii_rule = true;
         } else if n == "traffic subtype" {
             roles[c] = ColRole::TrafficSubtype;
+        } else if n == SYNTHETIC_MARKER_COLUMN {
+            // Written by `cargo xtask synth`: the file is resampled, never real data.
+            dropped.push((display, "synthetic_marker".to_string()));
         } else if ids.contains(&n) {
             dropped.push((display, "identifier".to_string()));
         } else if thesis.contains(&n) {
@@ -529,6 +539,8 @@ where
         for (name, why) in &fl.dropped {
             report.dropped_columns.insert(name.clone(), why.clone());
         }
+        let file_synthetic = fl.dropped.iter().any(|(_, why)| why == "synthetic_marker");
+        report.synthetic |= file_synthetic;
         let dataset = opts
             .dataset
             .clone()
@@ -642,6 +654,7 @@ where
                     file: &file_str,
                     dataset: &dataset,
                     features: &feature_names,
+                    synthetic: file_synthetic,
                 })?;
             }
             buf.drain(..cut);
@@ -732,8 +745,11 @@ pub fn read_csv<P: AsRef<Path>>(
         if dataset_table.last().map(|s| s.as_str()) != Some(b.dataset) {
             dataset_table.push(b.dataset.to_string());
         }
-        file_codes.extend(std::iter::repeat((file_table.len() - 1) as u32).take(b.n_rows));
-        dataset_codes.extend(std::iter::repeat((dataset_table.len() - 1) as u32).take(b.n_rows));
+        file_codes.resize(file_codes.len() + b.n_rows, (file_table.len() - 1) as u32);
+        dataset_codes.resize(
+            dataset_codes.len() + b.n_rows,
+            (dataset_table.len() - 1) as u32,
+        );
         label_table = b.labels.to_vec();
         Ok(())
     })?;
@@ -769,7 +785,7 @@ pub fn read_csv<P: AsRef<Path>>(
         source_file: Categorical::from_table(&file_codes, &file_table),
         source_line: lines,
         excluded_classes: excluded,
-        synthetic: false,
+        synthetic: report.synthetic,
     };
     Ok((frame, report))
 }

@@ -219,6 +219,32 @@ mod tests {
     }
 
     #[test]
+    fn resample_is_seeded_jittered_and_marked_synthetic() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("t.csv");
+        std::fs::write(
+            &p,
+            "Protocol,Flow Duration,SYN Flag Count,Label\n6,100,1,BENIGN\n17,0,0,Syn\n17,2000,0,Syn\n",
+        )
+        .unwrap();
+        let (f, _) = crate::read_csv(&[&p], &crate::ReadOptions::default()).unwrap();
+        let a = resample_synthetic(&f, 1000, 5).unwrap();
+        assert_eq!(a, resample_synthetic(&f, 1000, 5).unwrap());
+        assert!(a.synthetic && a.n_rows() == 1000);
+        assert_eq!(a.fine.names, ["BENIGN", "Syn"]);
+        for i in 0..a.n_rows() {
+            let src = a.source_line[i] as usize - 2;
+            let (x, s) = (a.x.row(i), f.x.row(src));
+            assert_eq!(x[0], s[0]); // protocol: never jittered
+            assert_eq!(x[2], s[2]); // flag count: never jittered
+            assert!((x[1] - s[1]).abs() <= 0.01 * s[1].abs() + 1e-6);
+            assert_eq!(a.fine.get(i), f.fine.get(src));
+        }
+        assert!((0..a.n_rows()).any(|i| a.x[[i, 1]] != f.x[[a.source_line[i] as usize - 2, 1]]));
+        assert!(resample_synthetic(&f.select(&[]), 10, 1).is_err());
+    }
+
+    #[test]
     fn cap_keeps_uncapped_and_caps_others() {
         let y: Vec<u32> = (0..300).map(|i| (i % 3) as u32).collect();
         let rows = cap_per_class(&y, 10, &[0], 3);

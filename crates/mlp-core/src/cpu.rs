@@ -517,7 +517,6 @@ impl PackedDense {
 
     // AVX-512 intrinsics are stable since Rust 1.89; this path is only compiled into the
     // x86_64 build and only called after runtime detection.
-    #[allow(clippy::incompatible_msrv)]
     #[cfg(target_arch = "x86_64")]
     #[target_feature(enable = "avx512f")]
     unsafe fn forward_avx512(&self, x: &[f32], rows: usize, ldx: usize, out: &mut [f32]) {
@@ -548,7 +547,7 @@ impl PackedDense {
 }
 
 /// `MR × 32` AVX-512 register tile (see [`tile`]).
-#[allow(clippy::incompatible_msrv, clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -591,7 +590,6 @@ unsafe fn tile512<const MR: usize>(
 }
 
 /// [`elu_avx2`] on 16 lanes.
-#[allow(clippy::incompatible_msrv)]
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 #[inline]

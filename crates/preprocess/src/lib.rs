@@ -17,6 +17,15 @@
 //! assert_eq!(scaled.shape(), &[1, 2]);
 //! ```
 //!
+//! # Numbers: what "equal to scikit-learn" means on `f32`
+//! numpy's `nanpercentile` on a float32 column selects the two neighbouring order statistics,
+//! takes their difference in float32 and interpolates in float64, returning float64; this crate
+//! does the same, so clip bounds and `RobustScaler` scales are bit-identical to scikit-learn's
+//! (stored as `f64`). `np.nanmedian` stays in float32 (`(a + b) / 2` in f32), and so does the
+//! centre here. Transforms subtract in f32 like scikit-learn and scale by the f32 reciprocal
+//! (≤ 1e-6 relative from scikit-learn's f64 division; the fixture tests check 1e-6).
+//! NaN is ignored when fitting and passes through transforms.
+//!
 //! See `docs/ARCHITECTURE.md` for where this crate sits in flowxai.
 #![warn(missing_docs)]
 

@@ -183,11 +183,15 @@ impl Default for StaticQuantParams {
 }
 
 impl StaticQuantParams {
-    /// Per-channel weights, [`Observer::HistogramMse`] with 2048 bins, fastest kernel.
+    /// Per-channel weights, [`Observer::Percentile`] at 99.99, fastest kernel.
+    ///
+    /// On the real CIC-DDoS2019 sample (`tests/quant_real.rs`) min/max and the 99.99th percentile
+    /// keep ~98.5 % of fp32's predictions, histogram-MSE ~95 % (it clips the long tails that carry
+    /// class information) and entropy ~75 %.
     pub fn new() -> Self {
         Self {
             granularity: WeightGranularity::PerChannel,
-            observer: Observer::HistogramMse { bins: 2048 },
+            observer: Observer::Percentile(99.99),
             kernel: None,
         }
     }

@@ -24,19 +24,40 @@ fn main() {
     let trees: usize = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(10);
     let (xs, xb) = npy("target/rf_bench/x.npy");
     let (_, yb) = npy("target/rf_bench/y.npy");
-    let rows: usize = args.get(2).and_then(|a| a.parse().ok()).unwrap_or(xs[0]).min(xs[0]);
-    let x: Vec<f32> = xb.chunks(4).take(rows * xs[1]).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-    let y: Array1<usize> = yb.chunks(4).take(rows).map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize).collect();
+    let rows: usize = args
+        .get(2)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(xs[0])
+        .min(xs[0]);
+    let x: Vec<f32> = xb
+        .chunks(4)
+        .take(rows * xs[1])
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect();
+    let y: Array1<usize> = yb
+        .chunks(4)
+        .take(rows)
+        .map(|c| i32::from_le_bytes([c[0], c[1], c[2], c[3]]) as usize)
+        .collect();
     let x = Array2::from_shape_vec((rows, xs[1]), x).unwrap();
     let ds = Dataset::new(x.clone(), y);
     let t0 = Instant::now();
-    let rf = RandomForest::params().n_trees(trees).seed(42).fit(&ds).unwrap();
+    let rf = RandomForest::params()
+        .n_trees(trees)
+        .seed(42)
+        .fit(&ds)
+        .unwrap();
     let fit_s = t0.elapsed().as_secs_f64();
     let nodes: usize = rf.trees().iter().map(|t| t.n_nodes()).sum();
     let depth = rf.trees().iter().map(|t| t.depth()).max().unwrap();
-    let t0 = Instant::now();
-    let p = rf.predict_proba(x.view());
-    let pred_s = t0.elapsed().as_secs_f64();
+    // Best of 3: the machine is shared.
+    let mut pred_s = f64::INFINITY;
+    let mut p = rf.predict_proba(x.slice(ndarray::s![..1, ..]));
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        p = rf.predict_proba(x.view());
+        pred_s = pred_s.min(t0.elapsed().as_secs_f64());
+    }
     println!(
         "synthetic (resampled) {rows} rows, {trees} trees: fit {fit_s:.2} s ({:.0} flows/s), predict_proba {pred_s:.3} s ({:.0} flows/s); {nodes} nodes, max depth {depth}, p00 {}",
         rows as f64 / fit_s,

@@ -61,7 +61,7 @@ fn feature_edges(sorted: &[f32], max_bins: usize) -> Vec<f32> {
         let (a, b) = (sorted[pos - 1], sorted[pos]);
         let e = if a < b { midpoint(a, b) } else { a };
         // Never cut above the largest value: that bin would be empty.
-        if e < sorted[n - 1] && edges.last().map_or(true, |&l| e > l) {
+        if e < sorted[n - 1] && edges.last().is_none_or(|&l| e > l) {
             edges.push(e);
         }
     }

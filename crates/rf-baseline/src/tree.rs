@@ -106,7 +106,10 @@ fn gini(counts: &[f64], total: f64) -> f64 {
     if total <= 0.0 {
         return 0.0;
     }
-    1.0 - counts.iter().map(|c| (c / total) * (c / total)).sum::<f64>()
+    1.0 - counts
+        .iter()
+        .map(|c| (c / total) * (c / total))
+        .sum::<f64>()
 }
 
 /// Rows ahead whose bins are prefetched while gathering (deep nodes hold scattered rows, so
@@ -178,7 +181,7 @@ impl Search<'_> {
         }
         // Maximising this proxy minimises W_L·gini_L + W_R·gini_R.
         let proxy = sq_l / w_left + sq_r / w_right;
-        if self.best.as_ref().map_or(true, |b| proxy > b.proxy) {
+        if self.best.as_ref().is_none_or(|b| proxy > b.proxy) {
             self.best = Some(Best {
                 feature,
                 bin,
@@ -278,7 +281,7 @@ pub(crate) fn build_tree(
         };
         let splittable = n_node >= p.min_samples_split
             && n_node >= 2 * p.min_samples_leaf
-            && p.max_depth.map_or(true, |m| t.depth < m)
+            && p.max_depth.is_none_or(|m| t.depth < m)
             && classes_present > 1;
         if splittable && n_node <= SMALL_NODE {
             // Draw features without replacement until `mtry` non-constant ones were evaluated

@@ -328,7 +328,7 @@ pub fn shap_beeswarm(
                 let b = bin_of(col[i]);
                 let c = used[b];
                 used[b] += 1;
-                let off = if c % 2 == 0 {
+                let off = if c.is_multiple_of(2) {
                     (c / 2) as f64
                 } else {
                     -(c.div_ceil(2) as f64)
