@@ -519,6 +519,35 @@ fn prepare(
     })
 }
 
+/// The thesis' optimized MLP on a prepared split (early stopping on the validation part).
+fn fit_optimized(p: &Prepared, epochs: usize, seed: u64) -> Result<FittedMlp> {
+    let y_train = Array1::from(p.train.y.clone());
+    let y_valid = Array1::from(p.valid.y.clone());
+    Ok(MlpParams::optimized()
+        .max_epochs(epochs)
+        .seed(seed)
+        .check()?
+        .fit(
+            p.train.x.view(),
+            y_train.view(),
+            Some((p.valid.x.view(), y_valid.view())),
+            Some(p.classes.len()),
+        )?
+        .with_classes(p.classes.clone())?
+        .with_feature_names(p.features.clone())?)
+}
+
+/// The Random Forest (scikit-learn defaults) on a prepared split.
+fn fit_forest(p: &Prepared, trees: usize, seed: u64) -> Result<RandomForest> {
+    let ds = rf_baseline::linfa::Dataset::new(p.train.x.clone(), Array1::from(p.train.y.clone()));
+    Ok(RandomForest::params()
+        .n_trees(trees)
+        .seed(seed)
+        .fit(&ds)?
+        .with_class_names(p.classes.clone())?
+        .with_feature_names(p.features.clone())?)
+}
+
 fn file_size(path: &Path) -> u64 {
     std::fs::metadata(path).map(|m| m.len()).unwrap_or(0)
 }
@@ -638,126 +667,76 @@ impl Run {
     /// Train and evaluate every model of one experiment. `full` adds the small MLP and int8.
     fn train_all(&mut self, p: &Prepared, preset: Preset, full: bool) -> Result<Trained> {
         let seed = self.args.seed;
-        let n_classes = p.classes.len();
-        let y_train = Array1::from(p.train.y.clone());
-        let y_valid = Array1::from(p.valid.y.clone());
-        let validation = Some((p.valid.x.view(), y_valid.view()));
         let experiment = level_name(p.level);
         let timing = measure::tiled_batch(p.test.x.view(), self.scale.timing_rows);
         let mut evaluated = Vec::new();
+        // Save the bundle (its model file's size is the size column), then evaluate.
+        let mut record =
+            |name: &str, slug: &str, train_s: Option<f64>, model: BundleModel| -> Result<()> {
+                let dir = self.save_bundle(p, experiment, preset, slug, model.clone())?;
+                let file = match &model {
+                    BundleModel::Mlp(_) => "model.safetensors",
+                    BundleModel::Int8(_) => "model.int8",
+                    BundleModel::Forest(_) => "forest.json",
+                };
+                evaluated.push(self.evaluate(
+                    name,
+                    preset,
+                    p,
+                    train_s,
+                    file_size(&dir.join(file)),
+                    &timing,
+                    &model,
+                )?);
+                Ok(())
+            };
 
-        // optimized MLP
         let t = Instant::now();
-        let optimized = MlpParams::optimized()
-            .max_epochs(self.scale.mlp_epochs)
-            .seed(seed)
-            .check()?
-            .fit(
-                p.train.x.view(),
-                y_train.view(),
-                validation,
-                Some(n_classes),
-            )?
-            .with_classes(p.classes.clone())?
-            .with_feature_names(p.features.clone())?
+        let optimized = fit_optimized(p, self.scale.mlp_epochs, seed)?
             .with_preprocessing(Some(serde_json::from_str(&p.pipeline.to_json()?)?));
-        let train_s = t.elapsed().as_secs_f64();
-        let mlp_bundle = self.save_bundle(
-            p,
-            experiment,
-            preset,
+        record(
+            "optimized MLP",
             "optimized-mlp",
+            Some(t.elapsed().as_secs_f64()),
             BundleModel::Mlp(optimized.clone()),
         )?;
-        evaluated.push(self.evaluate(
-            "optimized MLP",
-            preset,
-            p,
-            Some(train_s),
-            file_size(&mlp_bundle.join("model.safetensors")),
-            &timing,
-            |x| optimized.predict_proba(x),
-        )?);
 
-        // Random Forest
         let t = Instant::now();
-        let ds = rf_baseline::linfa::Dataset::new(p.train.x.clone(), y_train.clone());
-        let forest = RandomForest::params()
-            .n_trees(self.scale.trees)
-            .seed(seed)
-            .fit(&ds)?
-            .with_class_names(p.classes.clone())?
-            .with_feature_names(p.features.clone())?;
-        let train_s = t.elapsed().as_secs_f64();
-        let rf_bundle = self.save_bundle(
-            p,
-            experiment,
-            preset,
+        let forest = fit_forest(p, self.scale.trees, seed)?;
+        record(
+            "Random Forest",
             "random-forest",
+            Some(t.elapsed().as_secs_f64()),
             BundleModel::Forest(forest.clone()),
         )?;
-        evaluated.push(self.evaluate(
-            "Random Forest",
-            preset,
-            p,
-            Some(train_s),
-            file_size(&rf_bundle.join("forest.json")),
-            &timing,
-            |x| forest.predict_proba(x),
-        )?);
 
         if full {
-            // int8: dynamic (PyTorch quantize_dynamic semantics) and static (calibrated)
+            // int8: dynamic (PyTorch quantize_dynamic semantics) and static (calibrated on at
+            // most 2,048 training rows).
             let dynamic = DynamicQuantParams::new()
                 .check()?
                 .quantize(optimized.layers())?;
-            let dyn_dir = self.save_bundle(
-                p,
-                experiment,
-                preset,
-                "int8-dynamic",
-                BundleModel::Int8(dynamic.clone()),
-            )?;
-            evaluated.push(self.evaluate(
+            record(
                 "int8 dynamic MLP",
-                preset,
-                p,
+                "int8-dynamic",
                 None,
-                file_size(&dyn_dir.join("model.int8")),
-                &timing,
-                |x| {
-                    dynamic
-                        .predict_proba(x)
-                        .unwrap_or_else(|_| Array2::zeros((x.nrows(), n_classes)))
-                },
-            )?);
+                BundleModel::Int8(dynamic),
+            )?;
             let calib_rows: Vec<usize> = (0..p.train.x.nrows().min(2048)).collect();
             let calib = p.train.x.select(Axis(0), &calib_rows);
             let stat = StaticQuantParams::new()
                 .check()?
                 .calibrate(optimized.layers(), calib.view())?;
-            let st_dir = self.save_bundle(
-                p,
-                experiment,
-                preset,
-                "int8-static",
-                BundleModel::Int8(stat.clone()),
-            )?;
-            evaluated.push(self.evaluate(
+            record(
                 "int8 static MLP",
-                preset,
-                p,
+                "int8-static",
                 None,
-                file_size(&st_dir.join("model.int8")),
-                &timing,
-                |x| {
-                    stat.predict_proba(x)
-                        .unwrap_or_else(|_| Array2::zeros((x.nrows(), n_classes)))
-                },
-            )?);
+                BundleModel::Int8(stat),
+            )?;
 
             // scikit-learn-style MLP: the thesis' MLPClassifier((16, 12)) with sklearn's Adam
             let t = Instant::now();
+            let y_train = Array1::from(p.train.y.clone());
             let small = MlpParams::sklearn_baseline()
                 .hidden(vec![
                     HiddenSpec::new(16, false, Activation::Relu, 0.0),
@@ -766,26 +745,20 @@ impl Run {
                 .max_epochs(self.scale.sklearn_epochs)
                 .seed(seed)
                 .check()?
-                .fit(p.train.x.view(), y_train.view(), None, Some(n_classes))?
+                .fit(
+                    p.train.x.view(),
+                    y_train.view(),
+                    None,
+                    Some(p.classes.len()),
+                )?
                 .with_classes(p.classes.clone())?
                 .with_feature_names(p.features.clone())?;
-            let train_s = t.elapsed().as_secs_f64();
-            let sk_dir = self.save_bundle(
-                p,
-                experiment,
-                preset,
-                "sklearn-mlp",
-                BundleModel::Mlp(small.clone()),
-            )?;
-            evaluated.push(self.evaluate(
+            record(
                 "sklearn-style MLP (16,12)",
-                preset,
-                p,
-                Some(train_s),
-                file_size(&sk_dir.join("model.safetensors")),
-                &timing,
-                |x| small.predict_proba(x),
-            )?);
+                "sklearn-mlp",
+                Some(t.elapsed().as_secs_f64()),
+                BundleModel::Mlp(small),
+            )?;
         }
         Ok(Trained {
             optimized,
@@ -815,7 +788,7 @@ impl Run {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn evaluate<F: Fn(ArrayView2<'_, f32>) -> Array2<f32>>(
+    fn evaluate(
         &self,
         name: &str,
         preset: Preset,
@@ -823,16 +796,17 @@ impl Run {
         train_seconds: Option<f64>,
         size_bytes: u64,
         timing: &Array2<f32>,
-        predict: F,
+        model: &BundleModel,
     ) -> Result<Evaluated> {
-        let proba = predict(p.test.x.view());
+        let predict = |x: ArrayView2<'_, f32>| model.predict_proba(x);
+        let proba = predict(p.test.x.view())?;
         let pred = argmax_rows(proba.view());
         let report = ConfusionMatrix::from_indices(&p.test.y, &pred, &p.classes)?.report();
         let flows_per_s = measure::flows_per_second(timing.view(), 3, |x| {
-            std::hint::black_box(predict(x));
+            let _ = std::hint::black_box(predict(x));
         });
         let latency_ms = measure::single_flow_latency_ms(p.test.x.view(), 200, |x| {
-            std::hint::black_box(predict(x));
+            let _ = std::hint::black_box(predict(x));
         });
         Ok(Evaluated {
             name: name.into(),
@@ -1151,24 +1125,8 @@ impl Run {
             let x_test_raw = select_features(test, &shared)?;
             for level in [LabelLevel::Binary, LabelLevel::Family] {
                 let p = prepare(cic, split, level, Preset::Default, Some(&shared))?;
-                let n_classes = p.classes.len();
-                let y_train = Array1::from(p.train.y.clone());
-                let y_valid = Array1::from(p.valid.y.clone());
-                let mlp = MlpParams::optimized()
-                    .max_epochs(self.scale.mlp_epochs)
-                    .seed(self.args.seed)
-                    .check()?
-                    .fit(
-                        p.train.x.view(),
-                        y_train.view(),
-                        Some((p.valid.x.view(), y_valid.view())),
-                        Some(n_classes),
-                    )?;
-                let ds = rf_baseline::linfa::Dataset::new(p.train.x.clone(), y_train.clone());
-                let forest = RandomForest::params()
-                    .n_trees(self.scale.trees)
-                    .seed(self.args.seed)
-                    .fit(&ds)?;
+                let mlp = fit_optimized(&p, self.scale.mlp_epochs, self.args.seed)?;
+                let forest = fit_forest(&p, self.scale.trees, self.args.seed)?;
                 let x_test = p.pipeline.transform(x_test_raw.view())?;
                 let test_targets = test.targets(level);
                 let y_true: Vec<usize> = test_targets.y.iter().map(|&v| v as usize).collect();
