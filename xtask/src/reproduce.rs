@@ -178,16 +178,27 @@ const THESIS_TABLE: &[ThesisRow] = &[
     },
 ];
 
-/// The thesis' claimed top SHAP features, as canonical names (THESIS.md).
+/// The thesis' claimed top SHAP features, in its own (CIC-DDoS2019 header) spelling (THESIS.md).
 const THESIS_TOP_FEATURES: &[&str] = &[
-    "flow_bytes_s",
-    "packet_length_mean",
-    "flow_iat_min",
-    "bwd_packets_s",
-    "total_length_of_fwd_packets",
-    "packet_length_variance",
-    "fwd_header_length",
+    "Flow Bytes/s",
+    "Packet Length Mean",
+    "Flow IAT Min",
+    "Bwd Packets/s",
+    "Total Length of Fwd Packets",
+    "Packet Length Variance",
+    "Fwd Header Length",
 ];
+
+/// 1-based rank of a canonical feature in the thesis' claimed top list.
+fn thesis_rank(canonical: &str) -> Option<usize> {
+    let spec = flowdata::FEATURES
+        .iter()
+        .find(|f| f.canonical == canonical)?;
+    THESIS_TOP_FEATURES
+        .iter()
+        .position(|n| *n == spec.cic_long)
+        .map(|i| i + 1)
+}
 
 /// Features and targets of one part of a split, preprocessed.
 struct Part {
@@ -1428,10 +1439,7 @@ impl Run {
         let top = |e: &Explanation| -> Result<Table> {
             let mut rows = tables::shap_top_features(e, None, 15)?;
             for row in &mut rows {
-                row.thesis_rank = THESIS_TOP_FEATURES
-                    .iter()
-                    .position(|f| *f == row.feature)
-                    .map(|i| i + 1);
+                row.thesis_rank = thesis_rank(&row.feature);
             }
             Ok(tables::shap_top_features_table(&rows))
         };
@@ -1462,5 +1470,30 @@ impl Run {
     fn take_figure(&mut self, name: &str) -> Option<Figure> {
         let i = self.figures.iter().position(|(n, _)| n == name)?;
         Some(self.figures.remove(i).1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_thesis_top_feature_is_a_canonical_feature() {
+        for (i, name) in THESIS_TOP_FEATURES.iter().enumerate() {
+            let spec = flowdata::FEATURES
+                .iter()
+                .find(|f| f.cic_long == *name)
+                .unwrap_or_else(|| panic!("{name} is not a CIC-DDoS2019 feature"));
+            assert_eq!(thesis_rank(spec.canonical), Some(i + 1));
+        }
+        assert_eq!(thesis_rank("protocol"), None);
+    }
+
+    #[test]
+    fn spread_rows_covers_every_class_first() {
+        let y = [0, 0, 0, 1, 1, 2];
+        assert_eq!(spread_rows(&y, 3), vec![0, 3, 5]);
+        assert_eq!(spread_rows(&y, 5), vec![0, 3, 5, 1, 4]);
+        assert_eq!(spread_rows(&y, 10).len(), 6);
     }
 }

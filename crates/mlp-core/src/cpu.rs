@@ -72,6 +72,26 @@ pub fn linear_backward_input(
     k: usize,
     dx: &mut [f32],
 ) {
+    #[cfg(target_arch = "x86_64")]
+    if training_gemm_avx512() && rows > 0 {
+        assert!(dz.len() >= rows * n && w.len() >= n * k && dx.len() >= rows * k);
+        // SAFETY: feature checked; a reads dz[..rows·n], b reads w[..n·k], c writes dx[..rows·k].
+        unsafe {
+            gemm_avx512(
+                rows,
+                n,
+                k,
+                dz.as_ptr(),
+                (n, 1),
+                w.as_ptr(),
+                k,
+                None,
+                dx.as_mut_ptr(),
+                k,
+            );
+        }
+        return;
+    }
     sgemm_strided(rows, n, k, 1.0, dz, (n, 1), w, (k, 1), 0.0, dx);
 }
 
@@ -89,6 +109,217 @@ pub fn linear_backward_weight(
         return;
     }
     sgemm_strided(n, rows, k, 1.0, dz, (1, n), x, (k, 1), 0.0, dw);
+}
+
+/// Whether the training GEMMs use the AVX-512 kernel below (else `matrixmultiply`).
+#[inline]
+pub fn training_gemm_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        std::is_x86_feature_detected!("avx512f")
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// `c[i, j] = init[j] + Σ_kk a[i·rsa + kk·csa] · b[kk·ldb + j]` for `i < m`, `j < n`, with
+/// `init` the bias (or 0). Every output is one FMA chain over `kk = 0..k` in order, so the
+/// result does not depend on how callers split rows or columns between threads.
+///
+/// # Safety
+/// Needs AVX-512F; every addressed element must be inside the allocations behind the pointers.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn gemm_avx512(
+    m: usize,
+    k: usize,
+    n: usize,
+    a: *const f32,
+    (rsa, csa): (usize, usize),
+    b: *const f32,
+    ldb: usize,
+    bias: Option<*const f32>,
+    c: *mut f32,
+    ldc: usize,
+) {
+    let mut p = 0;
+    while p < n {
+        let w = (n - p).min(32);
+        let m0: u16 = if w >= 16 { 0xFFFF } else { (1u16 << w) - 1 };
+        let m1: u16 = if w >= 32 {
+            0xFFFF
+        } else if w > 16 {
+            (1u16 << (w - 16)) - 1
+        } else {
+            0
+        };
+        let bp = b.add(p);
+        let biasp = bias.map(|q| q.add(p));
+        let mut i = 0;
+        while i < m {
+            let mr = (m - i).min(8);
+            let ap = a.add(i * rsa);
+            let cp = c.add(i * ldc + p);
+            match mr {
+                8 => gemm_tile::<8>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                7 => gemm_tile::<7>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                6 => gemm_tile::<6>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                5 => gemm_tile::<5>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                4 => gemm_tile::<4>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                3 => gemm_tile::<3>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                2 => gemm_tile::<2>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+                _ => gemm_tile::<1>(k, ap, rsa, csa, bp, ldb, biasp, cp, ldc, m0, m1),
+            }
+            i += mr;
+        }
+        p += 32;
+    }
+}
+
+/// `MR × 32` register tile of [`gemm_avx512`]; `m0`/`m1` mask the two 16-column halves.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[allow(clippy::too_many_arguments)]
+#[inline]
+unsafe fn gemm_tile<const MR: usize>(
+    k: usize,
+    a: *const f32,
+    rsa: usize,
+    csa: usize,
+    b: *const f32,
+    ldb: usize,
+    bias: Option<*const f32>,
+    c: *mut f32,
+    ldc: usize,
+    m0: u16,
+    m1: u16,
+) {
+    use std::arch::x86_64::*;
+    let (i0, i1) = match bias {
+        Some(q) => (
+            _mm512_maskz_loadu_ps(m0, q),
+            _mm512_maskz_loadu_ps(m1, q.add(16)),
+        ),
+        None => (_mm512_setzero_ps(), _mm512_setzero_ps()),
+    };
+    let mut acc0 = [i0; MR];
+    let mut acc1 = [i1; MR];
+    if m1 == 0 {
+        for kk in 0..k {
+            let w0 = _mm512_maskz_loadu_ps(m0, b.add(kk * ldb));
+            let ak = a.add(kk * csa);
+            for r in 0..MR {
+                let av = _mm512_set1_ps(*ak.add(r * rsa));
+                acc0[r] = _mm512_fmadd_ps(av, w0, acc0[r]);
+            }
+        }
+    } else {
+        for kk in 0..k {
+            let w0 = _mm512_maskz_loadu_ps(m0, b.add(kk * ldb));
+            let w1 = _mm512_maskz_loadu_ps(m1, b.add(kk * ldb + 16));
+            let ak = a.add(kk * csa);
+            for r in 0..MR {
+                let av = _mm512_set1_ps(*ak.add(r * rsa));
+                acc0[r] = _mm512_fmadd_ps(av, w0, acc0[r]);
+                acc1[r] = _mm512_fmadd_ps(av, w1, acc1[r]);
+            }
+        }
+    }
+    for r in 0..MR {
+        _mm512_mask_storeu_ps(c.add(r * ldc), m0, acc0[r]);
+        _mm512_mask_storeu_ps(c.add(r * ldc + 16), m1, acc1[r]);
+    }
+}
+
+/// `wt[k, n] = w[n, k]ᵀ` (the forward GEMM's right operand for the AVX-512 kernel).
+pub fn transpose_into(w: &[f32], n: usize, k: usize, wt: &mut [f32]) {
+    assert!(w.len() >= n * k && wt.len() >= n * k);
+    for (j, row) in w[..n * k].chunks_exact(k).enumerate() {
+        for (kk, &v) in row.iter().enumerate() {
+            wt[kk * n + j] = v;
+        }
+    }
+}
+
+/// Linear forward with a pre-transposed weight `wt[k, n]` (see [`transpose_into`]):
+/// `out[rows, n] = x[rows, k] · wt + bias`. Uses the AVX-512 kernel where available.
+pub fn linear_forward_t(
+    x: &[f32],
+    rows: usize,
+    k: usize,
+    w: &[f32],
+    wt: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+) {
+    let n = bias.len();
+    #[cfg(target_arch = "x86_64")]
+    if training_gemm_avx512() && rows > 0 {
+        assert!(x.len() >= rows * k && wt.len() >= k * n && out.len() >= rows * n);
+        // SAFETY: feature checked; a reads x[..rows·k], b reads wt[..k·n], c writes out[..rows·n].
+        unsafe {
+            gemm_avx512(
+                rows,
+                k,
+                n,
+                x.as_ptr(),
+                (k, 1),
+                wt.as_ptr(),
+                n,
+                Some(bias.as_ptr()),
+                out.as_mut_ptr(),
+                n,
+            );
+        }
+        return;
+    }
+    let _ = wt;
+    linear_forward(x, rows, k, w, bias, out);
+}
+
+/// Whole-batch weight gradient for output rows `n0..n0 + nr` of `dw`:
+/// `dw[nr, k] = dz[rows, n0..n0+nr]ᵀ · x[rows, k]` (overwrites; one in-order sum over all rows
+/// per element, so any split of `n0` ranges between threads gives the same bits).
+#[allow(clippy::too_many_arguments)]
+pub fn linear_backward_weight_rows(
+    dz: &[f32],
+    rows: usize,
+    n: usize,
+    n0: usize,
+    x: &[f32],
+    k: usize,
+    dw: &mut [f32],
+) {
+    let nr = dw.len() / k;
+    assert!(n0 + nr <= n && dz.len() >= rows * n && x.len() >= rows * k);
+    if rows == 0 {
+        dw.fill(0.0);
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
+    if training_gemm_avx512() {
+        // SAFETY: feature checked; a reads dz[r·n + n0 + i] (i < nr ≤ n − n0, r < rows),
+        // b reads x[..rows·k], c writes dw[..nr·k].
+        unsafe {
+            gemm_avx512(
+                nr,
+                rows,
+                k,
+                dz.as_ptr().add(n0),
+                (1, n),
+                x.as_ptr(),
+                k,
+                None,
+                dw.as_mut_ptr(),
+                k,
+            );
+        }
+        return;
+    }
+    sgemm_strided(nr, rows, k, 1.0, &dz[n0..], (1, n), x, (k, 1), 0.0, dw);
 }
 
 /// `out[j] = Σ_rows data[r, j]`, rows added in order (overwrites `out`).

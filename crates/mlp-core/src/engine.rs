@@ -49,6 +49,8 @@ pub struct Workspace {
     partial: Vec<f32>,
     partial2: Vec<f32>,
     partial64: Vec<f64>,
+    /// `Wᵀ` of the layer being run forward (`[k, n]`), the forward GEMM's packed operand.
+    wt: Vec<f32>,
     /// Gradient of the mean loss w.r.t. every parameter, laid out like `Network::params`.
     pub grads: Vec<f32>,
 }
@@ -97,9 +99,10 @@ impl Workspace {
             inv_std,
             ga: vec![0.0; cap * w],
             gb: vec![0.0; cap * w],
-            partial: vec![0.0; chunks * max_block.max(w)],
+            partial: vec![0.0; chunks * w],
             partial2: vec![0.0; chunks * w],
             partial64: vec![0.0; chunks * w],
+            wt: vec![0.0; max_block],
             grads: vec![0.0; net.params.len()],
         }
     }
@@ -154,11 +157,16 @@ pub fn train_step(
         let hidden = arch.hidden.get(b).copied();
         let bn = hidden.is_some_and(|h| h.batch_norm);
         let p64 = &mut ws.partial64[..n_chunks * n];
+        let wt = &mut ws.wt[..n * k];
+        if cpu::training_gemm_avx512() {
+            cpu::transpose_into(w, n, k, wt);
+        }
+        let wt: &[f32] = wt;
         out.par_chunks_mut(ROW_CHUNK * n)
             .zip(input.par_chunks(ROW_CHUNK * k))
             .zip(p64.par_chunks_mut(n))
             .for_each(|((oc, ic), pc)| {
-                cpu::linear_forward(ic, oc.len() / n, k, w, bias, oc);
+                cpu::linear_forward_t(ic, oc.len() / n, k, w, wt, bias, oc);
                 if bn {
                     column_sums_f64(oc, n, pc);
                 }
@@ -289,7 +297,6 @@ pub fn train_step(
             &ws.act[b - 1][..rows * k]
         };
         let w = &net.params[o.weight..o.weight + n * k];
-        let pw = &mut ws.partial[..n_chunks * n * k];
         let pb = &mut ws.partial2[..n_chunks * n];
         let dx_chunks: Vec<Option<&mut [f32]>> = if b > 0 {
             ws.gb[..rows * k]
@@ -300,19 +307,23 @@ pub fn train_step(
             (0..n_chunks).map(|_| None).collect()
         };
         dz.par_chunks(ROW_CHUNK * n)
-            .zip(input.par_chunks(ROW_CHUNK * k))
-            .zip(pw.par_chunks_mut(n * k))
             .zip(pb.par_chunks_mut(n))
             .zip(dx_chunks)
-            .for_each(|((((dc, ic), pwc), pbc), dxc)| {
+            .for_each(|((dc, pbc), dxc)| {
                 let r = dc.len() / n;
-                cpu::linear_backward_weight(dc, r, n, ic, k, pwc);
                 cpu::column_sums(dc, n, pbc);
                 if let Some(dxc) = dxc {
                     cpu::linear_backward_input(dc, r, n, w, k, dxc);
                 }
             });
-        sum_partials(pw, n * k, &mut ws.grads[o.weight..o.weight + n * k]);
+        // Weight gradient over the whole batch, split by output rows (never by batch rows):
+        // each element is one in-order sum over all rows, whatever the thread count.
+        ws.grads[o.weight..o.weight + n * k]
+            .par_chunks_mut(DW_ROW_BLOCK * k)
+            .enumerate()
+            .for_each(|(t, dwc)| {
+                cpu::linear_backward_weight_rows(dz, rows, n, t * DW_ROW_BLOCK, input, k, dwc);
+            });
         if arch.hidden.get(b).is_some_and(|h| h.batch_norm) {
             // A Linear bias feeding BatchNorm cancels against the batch mean: its gradient is
             // exactly 0. Store that, not the ~1e-9 rounding residue, which Adam's m/√v would
@@ -372,6 +383,9 @@ pub fn train_step(
     }
     st
 }
+
+/// Rows of a weight gradient per parallel task (a multiple of the kernel's 8-row tile).
+const DW_ROW_BLOCK: usize = 32;
 
 fn column_sums_f64(data: &[f32], cols: usize, out: &mut [f64]) {
     out.fill(0.0);

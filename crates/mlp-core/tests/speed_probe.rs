@@ -6,7 +6,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 #[test]
-#[ignore]
+#[ignore = "manual timing probe, never asserted: cargo test -p mlp-core --test speed_probe -- --ignored --nocapture"]
 fn speed_probe() {
     let mut rng = ChaCha8Rng::seed_from_u64(1);
     let rows = 1 << 17;

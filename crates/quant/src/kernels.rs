@@ -28,9 +28,12 @@ pub const K_GROUP: usize = 4;
 /// Largest activation value the kernels accept (7-bit activations; see the module docs).
 pub const ACT_MAX: u8 = 127;
 
-/// Rows of one register tile.
-pub(crate) const TILE_ROWS: usize = 4;
-/// Panels of one register tile at most (AVX-512: 4 rows × 4 panels = 16 accumulators).
+/// Rows of one register tile at most (AVX-512: 6 rows × 4 panels = 24 of the 32 zmm registers
+/// hold accumulators, 4 hold weights, 1 the broadcast activations).
+pub(crate) const TILE_ROWS: usize = 6;
+/// Rows of one register tile on the other paths (the 256-bit paths have 16 registers).
+const TILE_ROWS_NARROW: usize = 4;
+/// Panels of one register tile at most.
 pub(crate) const TILE_PANELS: usize = 4;
 /// Row stride of [`AccTile`].
 pub(crate) const ACC_STRIDE: usize = TILE_PANELS * PANEL_COLS;
@@ -278,6 +281,11 @@ unsafe fn drive<const KIND: u8, S: TileSink>(
     } else {
         1
     };
+    let max_rows = if KIND == KIND_AVX512VNNI {
+        TILE_ROWS
+    } else {
+        TILE_ROWS_NARROW
+    };
     let mut acc: AccTile = [0; TILE_ROWS * ACC_STRIDE];
     let mut p0 = 0;
     while p0 < panels {
@@ -287,7 +295,7 @@ unsafe fn drive<const KIND: u8, S: TileSink>(
         let cols = (w.n - col0).min(nv * PANEL_COLS);
         let mut r0 = 0;
         while r0 < rows {
-            let mr = (rows - r0).min(TILE_ROWS);
+            let mr = (rows - r0).min(max_rows);
             let ap = a.as_ptr().add(r0 * a_stride);
             tile::<KIND>(mr, nv, ap, a_stride, b, panel_stride, groups, &mut acc);
             sink.tile(r0, mr, col0, cols, &acc);
@@ -304,18 +312,26 @@ macro_rules! dispatch_tile {
             (2, 1) => $f::<2, 1>($($arg),*),
             (3, 1) => $f::<3, 1>($($arg),*),
             (4, 1) => $f::<4, 1>($($arg),*),
+            (5, 1) => $f::<5, 1>($($arg),*),
+            (6, 1) => $f::<6, 1>($($arg),*),
             (1, 2) => $f::<1, 2>($($arg),*),
             (2, 2) => $f::<2, 2>($($arg),*),
             (3, 2) => $f::<3, 2>($($arg),*),
             (4, 2) => $f::<4, 2>($($arg),*),
+            (5, 2) => $f::<5, 2>($($arg),*),
+            (6, 2) => $f::<6, 2>($($arg),*),
             (1, 3) => $f::<1, 3>($($arg),*),
             (2, 3) => $f::<2, 3>($($arg),*),
             (3, 3) => $f::<3, 3>($($arg),*),
             (4, 3) => $f::<4, 3>($($arg),*),
+            (5, 3) => $f::<5, 3>($($arg),*),
+            (6, 3) => $f::<6, 3>($($arg),*),
             (1, 4) => $f::<1, 4>($($arg),*),
             (2, 4) => $f::<2, 4>($($arg),*),
             (3, 4) => $f::<3, 4>($($arg),*),
-            _ => $f::<4, 4>($($arg),*),
+            (4, 4) => $f::<4, 4>($($arg),*),
+            (5, 4) => $f::<5, 4>($($arg),*),
+            _ => $f::<6, 4>($($arg),*),
         }
     };
 }

@@ -414,10 +414,61 @@ fn epilogue_row(
     }
 }
 
-/// Lanes of the running min/max (elementwise updates vectorize; a scalar reduction would not).
+/// [`epilogue_row`] that also folds every output into the per-column running `lo`/`hi`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn epilogue_row_minmax(
+    act: Activation,
+    acc: &[i32],
+    offset: &[i32],
+    mult: &[f32],
+    bias: &[f32],
+    out: &mut [f32],
+    lo: &mut [f32],
+    hi: &mut [f32],
+) {
+    let it = out
+        .iter_mut()
+        .zip(acc)
+        .zip(offset)
+        .zip(mult)
+        .zip(bias)
+        .zip(lo.iter_mut().zip(hi.iter_mut()));
+    // `<` form (not f32::min): maps onto vminps; NaN never wins.
+    macro_rules! body {
+        ($f:expr) => {
+            for (((((o, &a), &z), &m), &b), (l, h)) in it {
+                let v = $f((a - z) as f32 * m + b);
+                *o = v;
+                *l = if v < *l { v } else { *l };
+                *h = if v > *h { v } else { *h };
+            }
+        };
+    }
+    match act {
+        Activation::Identity => body!(|v: f32| v),
+        Activation::Relu => body!(|v: f32| v.max(0.0)),
+        Activation::Elu => body!(|v: f32| {
+            let e = exp_nonpositive(v) - 1.0;
+            if v > 0.0 {
+                v
+            } else {
+                e
+            }
+        }),
+    }
+}
+
+/// Lanes of the running min/max in [`min_max`] (elementwise updates vectorize; a scalar
+/// reduction would not).
 const MM_LANES: usize = 16;
 
 /// Epilogue to fp32 (dynamic layers and the last static layer), tracking min/max for the next layer.
+///
+/// The min/max is kept per output column of the current tile (`ACC_STRIDE` lanes) and updated in
+/// the same loop that dequantizes, so the values are compared while still in registers (no second
+/// pass over the written row). Min and max are exact and order-free, so the result does not
+/// depend on how rows are grouped into tiles, blocks or threads.
 struct FloatSink<'a> {
     out: &'a mut [f32],
     n: usize,
@@ -426,8 +477,8 @@ struct FloatSink<'a> {
     mult: &'a [f32],
     bias: &'a [f32],
     track: bool,
-    lo: [f32; MM_LANES],
-    hi: [f32; MM_LANES],
+    lo: [f32; ACC_STRIDE],
+    hi: [f32; ACC_STRIDE],
 }
 
 impl<'a> FloatSink<'a> {
@@ -449,8 +500,8 @@ impl<'a> FloatSink<'a> {
             mult,
             bias,
             track,
-            lo: [f32::INFINITY; MM_LANES],
-            hi: [f32::NEG_INFINITY; MM_LANES],
+            lo: [f32::INFINITY; ACC_STRIDE],
+            hi: [f32::NEG_INFINITY; ACC_STRIDE],
         }
     }
 
@@ -470,31 +521,28 @@ impl TileSink for FloatSink<'_> {
             &self.mult[col0..col0 + cols],
             &self.bias[col0..col0 + cols],
         );
+        // Local copies so that the running min/max stays in registers across the rows.
+        let (mut lo, mut hi) = (self.lo, self.hi);
         for r in 0..rows {
             let out = &mut self.out[(row0 + r) * self.n + col0..][..cols];
-            epilogue_row(
-                self.act,
-                &acc[r * ACC_STRIDE..r * ACC_STRIDE + cols],
-                off,
-                mult,
-                bias,
-                out,
-            );
+            let a = &acc[r * ACC_STRIDE..r * ACC_STRIDE + cols];
             if self.track {
-                let (lo, hi) = (&mut self.lo, &mut self.hi);
-                let mut chunks = out.chunks_exact(MM_LANES);
-                for c in &mut chunks {
-                    for j in 0..MM_LANES {
-                        // `<` form (not f32::min): maps onto vminps; NaN never wins.
-                        lo[j] = if c[j] < lo[j] { c[j] } else { lo[j] };
-                        hi[j] = if c[j] > hi[j] { c[j] } else { hi[j] };
-                    }
-                }
-                for (j, &v) in chunks.remainder().iter().enumerate() {
-                    lo[j] = if v < lo[j] { v } else { lo[j] };
-                    hi[j] = if v > hi[j] { v } else { hi[j] };
-                }
+                epilogue_row_minmax(
+                    self.act,
+                    a,
+                    off,
+                    mult,
+                    bias,
+                    out,
+                    &mut lo[..cols],
+                    &mut hi[..cols],
+                );
+            } else {
+                epilogue_row(self.act, a, off, mult, bias, out);
             }
+        }
+        if self.track {
+            (self.lo, self.hi) = (lo, hi);
         }
     }
 }

@@ -106,6 +106,76 @@ pub(crate) fn render(report: &ReportBuilder) -> Result<String, ReportError> {
 
 fn push_text(s: &mut String, text: &str) {
     for para in text.split("\n\n").map(str::trim).filter(|p| !p.is_empty()) {
-        s.push_str(&format!("<p>{}</p>\n", html_escape(para)));
+        s.push_str(&format!("<p>{}</p>\n", inline_markdown(para)));
+    }
+}
+
+/// The inline Markdown that section texts use, as HTML: `` `code` ``, `**strong**`, `*em*`.
+/// Everything is escaped first; an unpaired marker stays literal.
+fn inline_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 16);
+    for (i, part) in text.split('`').enumerate() {
+        if i % 2 == 1 {
+            out.push_str("<code>");
+            out.push_str(&html_escape(part));
+            out.push_str("</code>");
+        } else {
+            out.push_str(&emphasis(&html_escape(part)));
+        }
+    }
+    // An odd number of backticks: the last one had no partner; put it back.
+    if text.matches('`').count() % 2 == 1 {
+        if let Some(pos) = out.rfind("<code>") {
+            let tail = out[pos + "<code>".len()..]
+                .trim_end_matches("</code>")
+                .to_string();
+            out.truncate(pos);
+            out.push('`');
+            out.push_str(&tail);
+        }
+    }
+    out
+}
+
+/// `**a**` → `<strong>a</strong>`, then `*a*` → `<em>a</em>`, pairs only.
+fn emphasis(escaped: &str) -> String {
+    let mut s = escaped.to_string();
+    for (marker, tag) in [("**", "strong"), ("*", "em")] {
+        let parts: Vec<&str> = s.split(marker).collect();
+        if parts.len() < 3 {
+            continue;
+        }
+        let mut out = String::with_capacity(s.len() + 16);
+        let pairs = (parts.len() - 1) / 2;
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                if i <= 2 * pairs {
+                    out.push_str(if i % 2 == 1 { "<" } else { "</" });
+                    out.push_str(tag);
+                    out.push('>');
+                } else {
+                    out.push_str(marker);
+                }
+            }
+            out.push_str(part);
+        }
+        s = out;
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::inline_markdown;
+
+    #[test]
+    fn inline_markdown_renders_code_strong_and_em() {
+        assert_eq!(
+            inline_markdown("run `cargo xtask` for *thesis (claimed)* and **all** <x>"),
+            "run <code>cargo xtask</code> for <em>thesis (claimed)</em> and <strong>all</strong> &lt;x&gt;"
+        );
+        assert_eq!(inline_markdown("a * b"), "a * b");
+        assert_eq!(inline_markdown("odd ` tick"), "odd ` tick");
+        assert_eq!(inline_markdown("`a*b*`"), "<code>a*b*</code>");
     }
 }

@@ -58,8 +58,12 @@ fn main() {
         p = rf.predict_proba(x.view());
         pred_s = pred_s.min(t0.elapsed().as_secs_f64());
     }
+    // FNV-1a over every output bit: layout changes must leave it unchanged.
+    let bits_hash = p.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, v| {
+        (h ^ u64::from(v.to_bits())).wrapping_mul(0x0100_0000_01b3)
+    });
     println!(
-        "synthetic (resampled) {rows} rows, {trees} trees: fit {fit_s:.2} s ({:.0} flows/s), predict_proba {pred_s:.3} s ({:.0} flows/s); {nodes} nodes, max depth {depth}, p00 {}",
+        "synthetic (resampled) {rows} rows, {trees} trees: fit {fit_s:.2} s ({:.0} flows/s), predict_proba {pred_s:.3} s ({:.0} flows/s); {nodes} nodes, max depth {depth}, p00 {}, output hash {bits_hash:016x}",
         rows as f64 / fit_s,
         rows as f64 / pred_s,
         p[[0, 0]]

@@ -16,18 +16,129 @@ use crate::RfError;
 const FORMAT: &str = "flowxai-rf-baseline/1";
 /// Rows per rayon task in batch inference.
 const ROW_BLOCK: usize = 256;
-/// Rows walked through one tree in lock-step (hides memory latency).
+/// Rows walked through one tree at once (independent loads hide memory latency); a lane that
+/// reaches a leaf takes the block's next row, so no lane idles while others finish deep paths.
 const LANES: usize = 8;
 
-/// One node of the inference layout: 12 bytes, one cache access per visited node.
+/// The node word: an unsigned integer holding feature, hot-child flag and far-child offset.
+trait Word: Copy + Send + Sync + std::fmt::Debug {
+    const BITS: u32;
+    fn from_u64(v: u64) -> Self;
+    fn to_u64(self) -> u64;
+}
+impl Word for u32 {
+    const BITS: u32 = 32;
+    fn from_u64(v: u64) -> Self {
+        v as u32
+    }
+    #[inline(always)]
+    fn to_u64(self) -> u64 {
+        u64::from(self)
+    }
+}
+impl Word for u64 {
+    const BITS: u32 = 64;
+    fn from_u64(v: u64) -> Self {
+        v
+    }
+    #[inline(always)]
+    fn to_u64(self) -> u64 {
+        self
+    }
+}
+
+/// One node of the inference layout (8 bytes with a `u32` word).
+///
+/// Each tree is laid out depth-first with the child of larger cover (the one more rows take)
+/// right after its parent, so the hot path through a tree reads consecutive memory.
+/// * Internal: `threshold`; `word` = `far << (fb + 1) | adjacent_is_left << fb | feature`, where
+///   `far` is the other child's index relative to the tree's root.
+/// * Leaf: `word`'s low `fb` bits are all ones (never a feature index); `threshold` holds the
+///   absolute `leaf_values` row as raw bits.
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
-struct PackedNode {
+struct Node<W> {
     threshold: f32,
-    /// Split feature or [`LEAF_FEATURE`].
-    feature: u32,
-    /// Internal: absolute index of the left child (right = left + 1). Leaf: absolute leaf row.
-    next: u32,
+    word: W,
+}
+
+/// All trees' nodes: 8-byte nodes when every offset fits, else 12/16-byte ones.
+#[derive(Debug, Clone)]
+enum Nodes {
+    Narrow(Vec<Node<u32>>),
+    Wide(Vec<Node<u64>>),
+}
+
+/// A tree re-ordered depth-first, hot child first: per new node, (original node, far child's new
+/// index relative to the root or `None`, adjacent child is the left one).
+type Reordered = Vec<(usize, Option<usize>, bool)>;
+
+/// Re-order one validated tree (children after parents) hot-child-first; rejects a node reached
+/// twice (not a tree).
+fn reorder_hot_first(t: &Tree, ti: usize) -> Result<Reordered, RfError> {
+    let nn = t.feature.len();
+    let mut seen = vec![false; nn];
+    let mut order: Reordered = Vec::with_capacity(nn);
+    // (original node, new index of the parent whose far child it is)
+    let mut stack: Vec<(usize, Option<usize>)> = vec![(0, None)];
+    while let Some((n, far_of)) = stack.pop() {
+        if std::mem::replace(&mut seen[n], true) {
+            return Err(invalid(format!("tree {ti} node {n}: reached twice")));
+        }
+        let id = order.len();
+        if let Some(p) = far_of {
+            order[p].1 = Some(id);
+        }
+        match t.children(n) {
+            None => order.push((n, None, false)),
+            Some((l, r)) => {
+                // Ties keep the left child adjacent.
+                let left_hot = t.cover[l] >= t.cover[r];
+                let (hot, cold) = if left_hot { (l, r) } else { (r, l) };
+                order.push((n, None, left_hot));
+                stack.push((cold, Some(id)));
+                stack.push((hot, None));
+            }
+        }
+    }
+    Ok(order)
+}
+
+/// Pack re-ordered trees into words of type `W`; `None` if an offset does not fit.
+fn pack<W: Word>(
+    trees: &[Tree],
+    orders: &[Reordered],
+    leaf_bases: &[usize],
+    feature_bits: u32,
+) -> Option<Vec<Node<W>>> {
+    let offset_bits = W::BITS.checked_sub(feature_bits + 1)?;
+    if orders
+        .iter()
+        .any(|o| offset_bits < 64 && o.len() as u64 > 1u64 << offset_bits)
+    {
+        return None;
+    }
+    let marker = (1u64 << feature_bits) - 1;
+    let mut out = Vec::with_capacity(orders.iter().map(Vec::len).sum());
+    for ((t, order), &leaf_base) in trees.iter().zip(orders).zip(leaf_bases) {
+        for &(n, far, adjacent_left) in order {
+            out.push(match far {
+                None => Node {
+                    threshold: f32::from_bits((leaf_base + t.child_or_leaf[n] as usize) as u32),
+                    word: W::from_u64(marker),
+                },
+                Some(far) => Node {
+                    threshold: t.threshold[n],
+                    word: W::from_u64(
+                        (far as u64) << (feature_bits + 1)
+                            | u64::from(adjacent_left) << feature_bits
+                            | u64::from(t.feature[n]),
+                    ),
+                },
+            });
+        }
+    }
+    Some(out)
 }
 
 /// A fitted histogram Random Forest classifier.
@@ -61,8 +172,10 @@ pub struct RandomForest {
     trees: Vec<Tree>,
     feature_importances: Vec<f64>,
     // Inference layout, rebuilt from `trees` (never serialised).
-    packed: Vec<PackedNode>,
-    roots: Vec<u32>,
+    nodes: Nodes,
+    /// Bits of a node word holding the feature index (all ones = leaf).
+    feature_bits: u32,
+    roots: Vec<usize>,
     leaf_values: Vec<f32>,
 }
 
@@ -159,9 +272,11 @@ impl RandomForest {
         if trees.is_empty() {
             return Err(invalid("no trees".into()));
         }
-        let mut packed = Vec::new();
         let mut roots = Vec::with_capacity(trees.len());
+        let mut leaf_bases = Vec::with_capacity(trees.len());
+        let mut orders = Vec::with_capacity(trees.len());
         let mut leaf_values = Vec::new();
+        let mut total_nodes = 0usize;
         for (ti, t) in trees.iter().enumerate() {
             let nn = t.feature.len();
             if nn == 0
@@ -174,9 +289,6 @@ impl RandomForest {
                 return Err(invalid(format!("tree {ti}: inconsistent array lengths")));
             }
             let n_leaves = t.leaf_values.len() / n_classes;
-            let node_base = packed.len() as u32;
-            let leaf_base = (leaf_values.len() / n_classes) as u32;
-            roots.push(node_base);
             for n in 0..nn {
                 let f = t.feature[n];
                 let next = t.child_or_leaf[n];
@@ -186,25 +298,32 @@ impl RandomForest {
                             "tree {ti} node {n}: leaf row out of range"
                         )));
                     }
-                    packed.push(PackedNode {
-                        threshold: 0.0,
-                        feature: LEAF_FEATURE,
-                        next: leaf_base + next,
-                    });
-                } else {
+                } else if f as usize >= n_features || next as usize <= n || next as usize + 1 >= nn
+                {
                     // Children after their parent rules out cycles.
-                    if f as usize >= n_features || next as usize <= n || next as usize + 1 >= nn {
-                        return Err(invalid(format!("tree {ti} node {n}: bad feature or child")));
-                    }
-                    packed.push(PackedNode {
-                        threshold: t.threshold[n],
-                        feature: f,
-                        next: node_base + next,
-                    });
+                    return Err(invalid(format!("tree {ti} node {n}: bad feature or child")));
                 }
             }
+            let order = reorder_hot_first(t, ti)?;
+            roots.push(total_nodes);
+            total_nodes += order.len();
+            orders.push(order);
+            leaf_bases.push(leaf_values.len() / n_classes);
             leaf_values.extend_from_slice(&t.leaf_values);
         }
+        if leaf_values.len() / n_classes > u32::MAX as usize {
+            return Err(invalid("more than 2^32 leaves".into()));
+        }
+        // Smallest width whose all-ones value is not a feature index.
+        let feature_bits = usize::BITS - n_features.leading_zeros();
+        let nodes = match pack::<u32>(&trees, &orders, &leaf_bases, feature_bits) {
+            Some(v) => Nodes::Narrow(v),
+            None => Nodes::Wide(
+                pack::<u64>(&trees, &orders, &leaf_bases, feature_bits)
+                    .ok_or_else(|| invalid("trees too large to index".into()))?,
+            ),
+        };
+        drop(orders);
         Ok(RandomForest {
             n_features,
             n_classes,
@@ -213,7 +332,8 @@ impl RandomForest {
             params,
             trees,
             feature_importances,
-            packed,
+            nodes,
+            feature_bits,
             roots,
             leaf_values,
         })
@@ -306,7 +426,10 @@ impl RandomForest {
             os.par_chunks_mut(ROW_BLOCK * nc)
                 .zip(xs.par_chunks(ROW_BLOCK * nf))
                 .for_each(|(o, xb)| {
-                    self.accumulate_block(xb, o);
+                    match &self.nodes {
+                        Nodes::Narrow(n) => self.accumulate_block(n, xb, o),
+                        Nodes::Wide(n) => self.accumulate_block(n, xb, o),
+                    }
                     o.iter_mut().for_each(|v| *v *= scale);
                 });
         }
@@ -314,40 +437,59 @@ impl RandomForest {
     }
 
     /// Adds every tree's leaf distribution to `out` for the rows of `xb` (row-major blocks).
-    fn accumulate_block(&self, xb: &[f32], out: &mut [f32]) {
+    /// Trees are the outer loop, so each row sums its trees in forest order (the bits do not
+    /// depend on the lane schedule).
+    fn accumulate_block<W: Word>(&self, nodes: &[Node<W>], xb: &[f32], out: &mut [f32]) {
         let (nf, nc) = (self.n_features, self.n_classes);
         let rows = xb.len() / nf;
-        let nodes = &self.packed[..];
+        let fb = self.feature_bits;
+        let marker = (1u64 << fb) - 1;
         for &root in &self.roots {
-            let mut r0 = 0;
-            while r0 < rows {
-                let lanes = LANES.min(rows - r0);
-                let mut idx = [root; LANES];
-                loop {
-                    let mut active = false;
-                    for (k, id) in idx.iter_mut().enumerate().take(lanes) {
-                        let nd = nodes[*id as usize];
-                        if nd.feature != LEAF_FEATURE {
-                            let v = xb[(r0 + k) * nf + nd.feature as usize];
-                            // Right unless `v <= t`, so NaN goes right.
-                            let go_left = v <= nd.threshold;
-                            *id = nd.next + u32::from(!go_left);
-                            active = true;
+            let mut lane_row = [0usize; LANES];
+            let mut lane_node = [root; LANES];
+            let mut alive = [false; LANES];
+            let mut started = LANES.min(rows);
+            for k in 0..started {
+                lane_row[k] = k;
+                alive[k] = true;
+            }
+            let mut live = started;
+            while live > 0 {
+                for k in 0..LANES {
+                    if !alive[k] {
+                        continue;
+                    }
+                    let nd = nodes[lane_node[k]];
+                    let w = nd.word.to_u64();
+                    let f = w & marker;
+                    let row = lane_row[k];
+                    if f == marker {
+                        let leaf = nd.threshold.to_bits() as usize;
+                        let src = &self.leaf_values[leaf * nc..(leaf + 1) * nc];
+                        let dst = &mut out[row * nc..(row + 1) * nc];
+                        for (d, s) in dst.iter_mut().zip(src) {
+                            *d += *s;
                         }
-                    }
-                    if !active {
-                        break;
+                        if started < rows {
+                            lane_row[k] = started;
+                            lane_node[k] = root;
+                            started += 1;
+                        } else {
+                            alive[k] = false;
+                            live -= 1;
+                        }
+                    } else {
+                        let v = xb[row * nf + f as usize];
+                        // Right unless `v <= t`, so NaN goes right.
+                        let go_left = v <= nd.threshold;
+                        let adjacent_left = (w >> fb) & 1 == 1;
+                        lane_node[k] = if go_left == adjacent_left {
+                            lane_node[k] + 1
+                        } else {
+                            root + (w >> (fb + 1)) as usize
+                        };
                     }
                 }
-                for (k, id) in idx.iter().enumerate().take(lanes) {
-                    let leaf = nodes[*id as usize].next as usize;
-                    let src = &self.leaf_values[leaf * nc..(leaf + 1) * nc];
-                    let dst = &mut out[(r0 + k) * nc..(r0 + k + 1) * nc];
-                    for (d, s) in dst.iter_mut().zip(src) {
-                        *d += *s;
-                    }
-                }
-                r0 += lanes;
             }
         }
     }

@@ -11,9 +11,9 @@
 //!   feature has ≤ 255 distinct values, the splits equal scikit-learn's exhaustive ones.
 //! * Every node keeps its cover (training weight), every leaf its class distribution ([`Tree`],
 //!   flat per-node arrays); mean-decrease-impurity importances normalised like scikit-learn's.
-//! * Batch inference ([`RandomForest::predict_proba`]): the trees are packed into one 12-byte-node
-//!   array, rows are split into blocks over the rayon pool and walked eight at a time through
-//!   each tree; no per-row allocation, the per-row sum runs over trees in a fixed order.
+//! * Batch inference ([`RandomForest::predict_proba`]): the trees are packed into one 8-byte-node
+//!   array, each tree depth-first with the larger-cover child next to its parent; rows are split
+//!   into blocks over the rayon pool and walked eight at a time through each tree; no per-row allocation, the per-row sum runs over trees in a fixed order.
 //! * Save/load as JSON with deterministic bytes, validated on load.
 //! * [`fit_tree_figure`]: a shallow `linfa-trees` gini tree as plain data ([`TreeFigure`]) and
 //!   Graphviz DOT, for the thesis' tree figure and as a cross-check.

@@ -10,7 +10,7 @@ use rayon::prelude::*;
 use crate::error::{Result, ShapError};
 use crate::tree_arrays::{TreeArrays, TreeEnsemble};
 use crate::Explanation;
-
+#[cfg(test)]
 #[derive(Clone, Copy, Default)]
 struct PathElement {
     feature: i64,
@@ -142,8 +142,315 @@ fn prepare(t: &TreeArrays, tree: usize, outputs: usize) -> Result<PreparedTree> 
     })
 }
 
+/// Decision patterns explained side by side: one f64 lane each (8 lanes = one AVX-512 register).
+const LANES: usize = 8;
+type Lanes = [f64; LANES];
+
+/// The unique paths of every recursion level, structure of arrays. A path's features and zero
+/// fractions do not depend on the flow (they follow the tree), so they are shared by the lanes;
+/// one fractions (0 or 1: did this lane's flow take every split on this feature so far?) and
+/// the permutation weights are per lane.
+struct LaneArena {
+    feature: Vec<i64>,
+    zero: Vec<f64>,
+    one: Vec<Lanes>,
+    pweight: Vec<Lanes>,
+}
+
+impl LaneArena {
+    fn new(len: usize) -> Self {
+        Self {
+            feature: vec![0; len],
+            zero: vec![0.0; len],
+            one: vec![[0.0; LANES]; len],
+            pweight: vec![[0.0; LANES]; len],
+        }
+    }
+}
+
+/// One pending node of the depth-first walk (an explicit stack replaces shap's recursion).
+#[derive(Clone, Copy)]
+struct Frame {
+    node: u32,
+    /// Where the parent's path starts in the arena.
+    parent_offset: u32,
+    unique_depth: u32,
+    feature: i64,
+    zero: f64,
+    one: Lanes,
+}
+
+/// EXTEND (Algorithm 2) on every lane: adds a (zero, one) fraction pair for `feature` at
+/// position `ud` of the path starting at `off`. The division by `ud + 1` is a multiplication
+/// by its reciprocal.
+#[inline(always)]
+fn lane_extend(
+    a: &mut LaneArena,
+    off: usize,
+    ud: usize,
+    zero: f64,
+    one: &Lanes,
+    feature: i64,
+    recip: &[f64],
+) {
+    a.feature[off + ud] = feature;
+    a.zero[off + ud] = zero;
+    a.one[off + ud] = *one;
+    a.pweight[off + ud] = [if ud == 0 { 1.0 } else { 0.0 }; LANES];
+    let inv = recip[ud + 1];
+    let zero_s = zero * inv;
+    let one_s: Lanes = std::array::from_fn(|l| one[l] * inv);
+    let pw = &mut a.pweight[off..off + ud + 1];
+    for i in (0..ud).rev() {
+        let p = pw[i];
+        let c1 = (i + 1) as f64;
+        let c0 = (ud - i) as f64;
+        let (lo, hi) = pw.split_at_mut(i + 1);
+        let (below, above) = (&mut lo[i], &mut hi[0]);
+        for l in 0..LANES {
+            above[l] += one_s[l] * p[l] * c1;
+            below[l] = zero_s * p[l] * c0;
+        }
+    }
+}
+
+/// UNWIND (Algorithm 2) on every lane: removes path element `path_index`. Lanes whose one
+/// fraction is 0 and lanes where it is 1 take shap's two branches; both are computed and the
+/// lane's own is kept, so each lane's arithmetic is exactly its scalar recursion's.
+#[inline(always)]
+fn lane_unwind(a: &mut LaneArena, off: usize, ud: usize, path_index: usize) {
+    let one = a.one[off + path_index];
+    let zero = a.zero[off + path_index];
+    let mut nop = a.pweight[off + ud];
+    let ud1 = (ud + 1) as f64;
+    for i in (0..ud).rev() {
+        let c1 = (i + 1) as f64;
+        let c0 = (ud - i) as f64;
+        let p = &mut a.pweight[off + i];
+        for l in 0..LANES {
+            let tmp = p[l];
+            let hot = nop[l] * ud1 / (c1 * one[l]);
+            let cold = tmp * ud1 / (zero * c0);
+            let hot_nop = tmp - hot * zero * c0 / ud1;
+            let is_hot = one[l] != 0.0;
+            p[l] = if is_hot { hot } else { cold };
+            nop[l] = if is_hot { hot_nop } else { nop[l] };
+        }
+    }
+    for i in off + path_index..off + ud {
+        a.feature[i] = a.feature[i + 1];
+        a.zero[i] = a.zero[i + 1];
+        a.one[i] = a.one[i + 1];
+    }
+}
+
+/// The leaf step of Algorithm 2 on every lane: for each path element, UNWOUND-SUM weight times
+/// (one − zero) times the leaf value, added to `contrib[(feature · outputs + output)]`.
+/// One fractions are 0 or 1 on a path-dependent walk, which gives two forms with shap's value
+/// up to rounding:
+/// - `one = 0`: the sum is `S0 / zero` with `S0 = Σ_i pweight_i / (d − i)` shared by all such
+///   elements, so the scale `w · (0 − zero)` is `−(d + 1) · S0`;
+/// - `one = 1`: shap's recurrence (skipped for an element that is 0 on every lane).
+#[inline(always)]
+fn lane_leaf(
+    a: &LaneArena,
+    off: usize,
+    ud: usize,
+    nz: &[(u32, f64)],
+    outputs: usize,
+    recip: &[f64],
+    contrib: &mut [Lanes],
+) {
+    let ud1 = (ud + 1) as f64;
+    let pw = &a.pweight[off..off + ud + 1];
+    let mut s0 = [0.0; LANES];
+    for i in (0..ud).rev() {
+        let r = recip[ud - i];
+        for l in 0..LANES {
+            s0[l] += pw[i][l] * r;
+        }
+    }
+    let cold_scale: Lanes = std::array::from_fn(|l| -ud1 * s0[l]);
+    for e in 1..=ud {
+        let one = a.one[off + e];
+        let scale = if one.iter().any(|&o| o != 0.0) {
+            let z = a.zero[off + e];
+            let mut nop = pw[ud];
+            let mut total = [0.0; LANES];
+            for i in (0..ud).rev() {
+                let inv = recip[i + 1];
+                let c = (ud - i) as f64;
+                let p = pw[i];
+                for l in 0..LANES {
+                    let tmp = nop[l] * inv;
+                    total[l] += tmp;
+                    nop[l] = p[l] - tmp * z * c;
+                }
+            }
+            let mut s = [0.0; LANES];
+            for l in 0..LANES {
+                s[l] = if one[l] != 0.0 {
+                    total[l] * ud1 * (1.0 - z)
+                } else {
+                    cold_scale[l]
+                };
+            }
+            s
+        } else {
+            cold_scale
+        };
+        let base = a.feature[off + e] as usize * outputs;
+        for &(c, v) in nz {
+            let dst = &mut contrib[base + c as usize];
+            for l in 0..LANES {
+                dst[l] += scale[l] * v;
+            }
+        }
+    }
+}
+
+/// Path-dependent TreeSHAP of one tree for up to [`LANES`] flows at once (lane `l` explains
+/// the flow whose split decisions are bit `l` of `go_left[node]`), added to `contrib`.
+/// Children are always visited left then right, so a lane's result does not depend on the
+/// other lanes.
+#[inline(always)]
+fn lane_tree_body(
+    t: &PreparedTree,
+    go_left: &[u8],
+    outputs: usize,
+    recip: &[f64],
+    arena: &mut LaneArena,
+    stack: &mut Vec<Frame>,
+    contrib: &mut [Lanes],
+) {
+    stack.clear();
+    // shap starts at node 0 with unique_depth 0 and the (empty) parent path at slot 0.
+    stack.push(Frame {
+        node: 0,
+        parent_offset: 0,
+        unique_depth: 0,
+        feature: -1,
+        zero: 1.0,
+        one: [1.0; LANES],
+    });
+    while let Some(f) = stack.pop() {
+        let ud = f.unique_depth as usize;
+        let parent = f.parent_offset as usize;
+        let off = parent + ud + 1;
+        arena.feature.copy_within(parent..parent + ud, off);
+        arena.zero.copy_within(parent..parent + ud, off);
+        arena.one.copy_within(parent..parent + ud, off);
+        arena.pweight.copy_within(parent..parent + ud, off);
+        lane_extend(arena, off, ud, f.zero, &f.one, f.feature, recip);
+        let nd = t.nodes[f.node as usize];
+        if nd.right < 0 {
+            if nd.leaf_len != 0 && ud != 0 {
+                let nz =
+                    &t.leaf_values[nd.leaf_start as usize..(nd.leaf_start + nd.leaf_len) as usize];
+                lane_leaf(arena, off, ud, nz, outputs, recip, contrib);
+            }
+            continue;
+        }
+        let split = nd.feature as i64;
+        let (l, r) = (nd.left as usize, nd.right as usize);
+        let w = nd.cover;
+        let mut incoming_zero = 1.0;
+        let mut incoming_one = [1.0; LANES];
+        let mut ud = ud;
+        if let Some(pi) = arena.feature[off..=off + ud]
+            .iter()
+            .position(|&ft| ft == split)
+        {
+            incoming_zero = arena.zero[off + pi];
+            incoming_one = arena.one[off + pi];
+            lane_unwind(arena, off, ud, pi);
+            ud -= 1;
+        }
+        let mask = go_left[f.node as usize];
+        let left_one: Lanes = std::array::from_fn(|i| {
+            if mask >> i & 1 != 0 {
+                incoming_one[i]
+            } else {
+                0.0
+            }
+        });
+        let right_one: Lanes = std::array::from_fn(|i| {
+            if mask >> i & 1 != 0 {
+                0.0
+            } else {
+                incoming_one[i]
+            }
+        });
+        for (child, one) in [(r, right_one), (l, left_one)] {
+            stack.push(Frame {
+                node: child as u32,
+                parent_offset: off as u32,
+                unique_depth: (ud + 1) as u32,
+                feature: split,
+                zero: t.nodes[child].cover / w * incoming_zero,
+                one,
+            });
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+fn lane_tree_avx512(
+    t: &PreparedTree,
+    go_left: &[u8],
+    outputs: usize,
+    recip: &[f64],
+    arena: &mut LaneArena,
+    stack: &mut Vec<Frame>,
+    contrib: &mut [Lanes],
+) {
+    lane_tree_body(t, go_left, outputs, recip, arena, stack, contrib)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+fn lane_tree_avx2(
+    t: &PreparedTree,
+    go_left: &[u8],
+    outputs: usize,
+    recip: &[f64],
+    arena: &mut LaneArena,
+    stack: &mut Vec<Frame>,
+    contrib: &mut [Lanes],
+) {
+    lane_tree_body(t, go_left, outputs, recip, arena, stack, contrib)
+}
+
+/// [`lane_tree_body`] compiled for the widest vector unit the CPU has (no FMA contraction is
+/// enabled, so every variant rounds identically and the result does not depend on the CPU).
+fn lane_tree(
+    t: &PreparedTree,
+    go_left: &[u8],
+    outputs: usize,
+    recip: &[f64],
+    arena: &mut LaneArena,
+    stack: &mut Vec<Frame>,
+    contrib: &mut [Lanes],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports AVX-512F (checked just above).
+            return unsafe { lane_tree_avx512(t, go_left, outputs, recip, arena, stack, contrib) };
+        }
+        if is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2 (checked just above).
+            return unsafe { lane_tree_avx2(t, go_left, outputs, recip, arena, stack, contrib) };
+        }
+    }
+    lane_tree_body(t, go_left, outputs, recip, arena, stack, contrib)
+}
+
 /// EXTEND: adds a (zero, one) fraction pair for `feature` at position `unique_depth`.
 /// Divisions by `unique_depth + 1` are multiplications by a reciprocal (rounding-level change).
+/// The scalar reference for [`lane_extend`].
+#[cfg(test)]
 fn extend_path(path: &mut [PathElement], unique_depth: usize, zero: f64, one: f64, feature: i64) {
     path[unique_depth] = PathElement {
         feature,
@@ -161,6 +468,7 @@ fn extend_path(path: &mut [PathElement], unique_depth: usize, zero: f64, one: f6
     }
 }
 
+#[cfg(test)]
 fn unwind_path(path: &mut [PathElement], unique_depth: usize, path_index: usize) {
     let one = path[path_index].one_fraction;
     let zero = path[path_index].zero_fraction;
@@ -200,165 +508,6 @@ fn unwound_path_sum(path: &[PathElement], unique_depth: usize, path_index: usize
         }
     }
     total * (unique_depth + 1) as f64
-}
-
-struct Walk<'a> {
-    tree: &'a PreparedTree,
-    x: &'a [f32],
-    outputs: usize,
-    phi: &'a mut [f64],
-    /// `recip[i] = 1 / i`.
-    recip: &'a [f64],
-    scratch_zero: Vec<f64>,
-    scratch_idx: Vec<u32>,
-    scratch_nop: Vec<f64>,
-    scratch_total: Vec<f64>,
-}
-
-impl Walk<'_> {
-    /// The leaf step of Algorithm 2: for every path element, UNWOUND-SUM weight times
-    /// (one − zero) times the leaf value. One fractions are always 0 or 1 on a path-dependent
-    /// walk, which gives two shortcuts with the same value as shap's loop up to rounding:
-    /// - `one = 0`: the sum is `S0 / zero` with `S0 = Σ_i pweight_i / (d − i)` shared by all such
-    ///   elements, so the scale `w · (0 − zero)` is `−(d + 1) · S0` for each of them;
-    /// - `one = 1`: shap's recurrence, run for all such elements side by side (vectorisable).
-    fn leaf(&mut self, path: &[PathElement], ud: usize, nz: &[(u32, f64)]) {
-        let ud1 = (ud + 1) as f64;
-        let hot = &mut self.scratch_zero;
-        hot.clear();
-        let hot_idx = &mut self.scratch_idx;
-        hot_idx.clear();
-        let mut any_cold = false;
-        for (i, el) in path.iter().enumerate().take(ud + 1).skip(1) {
-            if el.one_fraction != 0.0 {
-                hot.push(el.zero_fraction);
-                hot_idx.push(i as u32);
-            } else {
-                any_cold = true;
-            }
-        }
-        let mut cold_scale = 0.0;
-        if any_cold {
-            let mut s0 = 0.0;
-            for i in (0..ud).rev() {
-                s0 += path[i].pweight * self.recip[ud - i];
-            }
-            cold_scale = -ud1 * s0;
-        }
-        let nh = hot.len();
-        let nop = &mut self.scratch_nop;
-        let total = &mut self.scratch_total;
-        nop.clear();
-        nop.resize(nh, path[ud].pweight);
-        total.clear();
-        total.resize(nh, 0.0);
-        {
-            // Plain slices so the loop over elements vectorises (no Vec reloads).
-            let nop = &mut nop[..nh];
-            let total = &mut total[..nh];
-            let hot = &hot[..nh];
-            for i in (0..ud).rev() {
-                let inv = self.recip[i + 1];
-                let c = (ud - i) as f64;
-                let pw = path[i].pweight;
-                for ((n, t), z) in nop.iter_mut().zip(total.iter_mut()).zip(hot) {
-                    let tmp = *n * inv;
-                    *t += tmp;
-                    *n = pw - tmp * z * c;
-                }
-            }
-        }
-        let k = self.outputs;
-        let mut h = 0;
-        for (i, el) in path.iter().enumerate().take(ud + 1).skip(1) {
-            let scale = if h < nh && hot_idx[h] as usize == i {
-                let sc = total[h] * ud1 * (1.0 - hot[h]);
-                h += 1;
-                sc
-            } else {
-                cold_scale
-            };
-            let base = el.feature as usize * k;
-            for &(c, v) in nz {
-                self.phi[base + c as usize] += scale * v;
-            }
-        }
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn recurse(
-        &mut self,
-        arena: &mut [PathElement],
-        parent_offset: usize,
-        node: usize,
-        mut unique_depth: usize,
-        parent_zero: f64,
-        parent_one: f64,
-        parent_feature: i64,
-    ) {
-        // Each level owns a copy of the path right after its parent's.
-        let offset = parent_offset + unique_depth + 1;
-        arena.copy_within(parent_offset..parent_offset + unique_depth + 1, offset);
-        let path = &mut arena[offset..];
-        extend_path(path, unique_depth, parent_zero, parent_one, parent_feature);
-        let t = self.tree;
-        let nd = t.nodes[node];
-        if nd.right < 0 {
-            if nd.leaf_len == 0 || unique_depth == 0 {
-                return;
-            }
-            let nz = &t.leaf_values[nd.leaf_start as usize..(nd.leaf_start + nd.leaf_len) as usize];
-            self.leaf(path, unique_depth, nz);
-            return;
-        }
-        let split = nd.feature as usize;
-        let xv = self.x[split];
-        let (l, r) = (nd.left as usize, nd.right as usize);
-        // scikit-learn routing: x <= threshold goes left; NaN goes right.
-        let hot = if !xv.is_nan() && xv <= nd.threshold {
-            l
-        } else {
-            r
-        };
-        let cold = if hot == l { r } else { l };
-        let w = nd.cover;
-        let hot_zero = t.nodes[hot].cover / w;
-        let cold_zero = t.nodes[cold].cover / w;
-        let mut incoming_zero = 1.0;
-        let mut incoming_one = 1.0;
-        let path = &mut arena[offset..];
-        let mut path_index = 0;
-        while path_index <= unique_depth {
-            if path[path_index].feature == split as i64 {
-                break;
-            }
-            path_index += 1;
-        }
-        if path_index != unique_depth + 1 {
-            incoming_zero = path[path_index].zero_fraction;
-            incoming_one = path[path_index].one_fraction;
-            unwind_path(path, unique_depth, path_index);
-            unique_depth -= 1;
-        }
-        self.recurse(
-            arena,
-            offset,
-            hot,
-            unique_depth + 1,
-            hot_zero * incoming_zero,
-            incoming_one,
-            split as i64,
-        );
-        self.recurse(
-            arena,
-            offset,
-            cold,
-            unique_depth + 1,
-            cold_zero * incoming_zero,
-            0.0,
-            split as i64,
-        );
-    }
 }
 
 /// Exact TreeSHAP over an additive tree ensemble.
@@ -523,20 +672,24 @@ impl TreeExplainer {
         // Within a chunk, flows that take the same branch at every split node of a tree get the
         // same contribution from it (the recursion reads x only through `x <= threshold`), so
         // each distinct decision pattern is explained once and its contribution added to every
-        // flow that has it. A tree's contribution is always computed on its own and then added,
-        // so values do not depend on how flows are grouped.
+        // flow that has it. Patterns are explained [`LANES`] at a time, one per SIMD lane; a
+        // lane's arithmetic does not depend on the other lanes, and a tree's contribution is
+        // always computed on its own and then added, so values do not depend on how flows are
+        // grouped.
         let threads = rayon::current_num_threads().max(1);
         let chunk = n.div_ceil(threads).clamp(16, 4096);
         let starts: Vec<usize> = (0..n).step_by(chunk).collect();
+        let max_nodes = self.trees.iter().map(|t| t.nodes.len()).max().unwrap_or(0);
         let per_flow: Vec<(Vec<f64>, Vec<f64>)> = starts
             .into_par_iter()
             .flat_map_iter(|start| {
                 let end = (start + chunk).min(n);
                 let xs: Vec<Vec<f32>> = (start..end).map(|i| x.row(i).to_vec()).collect();
                 let mut phis = vec![vec![0.0f64; p * k]; end - start];
-                let mut arena = vec![PathElement::default(); maxd * (maxd + 1) / 2 + maxd];
-                let mut scratch = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-                let mut contrib = vec![0.0f64; p * k];
+                let mut arena = LaneArena::new(maxd * (maxd + 1) / 2 + maxd);
+                let mut stack = Vec::with_capacity(2 * maxd + 2);
+                let mut contrib = vec![[0.0f64; LANES]; p * k];
+                let mut go_left = vec![0u8; max_nodes];
                 let mut patterns: std::collections::HashMap<Vec<u64>, Vec<usize>> =
                     std::collections::HashMap::new();
                 for t in &self.trees {
@@ -553,34 +706,40 @@ impl TreeExplainer {
                         }
                         patterns.entry(key).or_default().push(f);
                     }
-                    for flows in patterns.values() {
-                        for &j in &t.used_features {
-                            contrib[j as usize * k..(j as usize + 1) * k].fill(0.0);
+                    let groups: Vec<&Vec<usize>> = patterns.values().collect();
+                    for group in groups.chunks(LANES) {
+                        go_left[..t.nodes.len()].fill(0);
+                        for (lane, flows) in group.iter().enumerate() {
+                            let xi = &xs[flows[0]];
+                            for &node in &t.internal {
+                                let nd = t.nodes[node as usize];
+                                let xv = xi[nd.feature as usize];
+                                // scikit-learn routing: x <= threshold goes left; NaN goes right.
+                                if !xv.is_nan() && xv <= nd.threshold {
+                                    go_left[node as usize] |= 1 << lane;
+                                }
+                            }
                         }
-                        let mut walk = Walk {
-                            tree: t,
-                            x: &xs[flows[0]],
-                            outputs: k,
-                            phi: &mut contrib,
-                            recip: &recip,
-                            scratch_zero: std::mem::take(&mut scratch.0),
-                            scratch_idx: std::mem::take(&mut scratch.1),
-                            scratch_nop: std::mem::take(&mut scratch.2),
-                            scratch_total: std::mem::take(&mut scratch.3),
-                        };
-                        walk.recurse_root(&mut arena);
-                        scratch = (
-                            walk.scratch_zero,
-                            walk.scratch_idx,
-                            walk.scratch_nop,
-                            walk.scratch_total,
+                        for &j in &t.used_features {
+                            contrib[j as usize * k..(j as usize + 1) * k].fill([0.0; LANES]);
+                        }
+                        lane_tree(
+                            t,
+                            &go_left[..t.nodes.len()],
+                            k,
+                            &recip,
+                            &mut arena,
+                            &mut stack,
+                            &mut contrib,
                         );
-                        for &f in flows {
-                            let phi = &mut phis[f];
-                            for &j in &t.used_features {
-                                let r = j as usize * k..(j as usize + 1) * k;
-                                for (a, c) in phi[r.clone()].iter_mut().zip(&contrib[r]) {
-                                    *a += c;
+                        for (lane, flows) in group.iter().enumerate() {
+                            for &f in flows.iter() {
+                                let phi = &mut phis[f];
+                                for &j in &t.used_features {
+                                    let r = j as usize * k..(j as usize + 1) * k;
+                                    for (a, c) in phi[r.clone()].iter_mut().zip(&contrib[r]) {
+                                        *a += c[lane];
+                                    }
                                 }
                             }
                         }
@@ -628,70 +787,93 @@ impl TreeExplainer {
     }
 }
 
-impl Walk<'_> {
-    fn recurse_root(&mut self, arena: &mut [PathElement]) {
-        // shap calls tree_shap_recursive(node 0, unique_depth 0, parent path = arena start)
-        // and the callee writes its path at parent + unique_depth + 1 = 1; we reserve slot 0
-        // as the (empty) parent.
-        self.recurse(arena, 0, 0, 0, 1.0, 1.0, -1);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    /// The leaf shortcuts give shap's UNWOUND-SUM scales on random paths with 0/1 one-fractions.
-    #[test]
-    fn leaf_shortcuts_equal_unwound_path_sum() {
-        let mut state = 12345u64;
-        let mut rnd = || {
+    fn rng(seed: u64) -> impl FnMut() -> f64 {
+        let mut state = seed;
+        move || {
             state = state
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
             (state >> 11) as f64 / (1u64 << 53) as f64
-        };
-        for ud in 1..12 {
-            let mut path = vec![PathElement::default(); ud + 1];
-            extend_path(&mut path, 0, 1.0, 1.0, -1);
-            for d in 1..=ud {
-                let one = if rnd() < 0.5 { 0.0 } else { 1.0 };
-                extend_path(&mut path, d, 0.05 + 0.9 * rnd(), one, d as i64 - 1);
+        }
+    }
+
+    /// Builds the same random path (0/1 one fractions per lane) in the lane arena and, per lane,
+    /// as shap's scalar path.
+    fn random_paths(
+        ud: usize,
+        rnd: &mut impl FnMut() -> f64,
+        recip: &[f64],
+    ) -> (LaneArena, Vec<Vec<PathElement>>) {
+        let mut arena = LaneArena::new(ud + 1);
+        let mut scalar = vec![vec![PathElement::default(); ud + 1]; LANES];
+        lane_extend(&mut arena, 0, 0, 1.0, &[1.0; LANES], -1, recip);
+        for s in scalar.iter_mut() {
+            extend_path(s, 0, 1.0, 1.0, -1);
+        }
+        for d in 1..=ud {
+            let zero = 0.05 + 0.9 * rnd();
+            let one: Lanes = std::array::from_fn(|_| if rnd() < 0.5 { 0.0 } else { 1.0 });
+            lane_extend(&mut arena, 0, d, zero, &one, d as i64 - 1, recip);
+            for (l, s) in scalar.iter_mut().enumerate() {
+                extend_path(s, d, zero, one[l], d as i64 - 1);
             }
-            let tree = PreparedTree {
-                nodes: vec![],
-                internal: vec![],
-                n_internal: 0,
-                used_features: vec![],
-                leaf_values: vec![],
-                values: vec![],
-                max_depth: ud,
-            };
-            let recip: Vec<f64> = (0..ud + 3)
-                .map(|i| if i == 0 { 0.0 } else { 1.0 / i as f64 })
-                .collect();
-            let x = [0.0f32];
-            let mut phi = vec![0.0; ud];
-            let mut walk = Walk {
-                tree: &tree,
-                x: &x,
-                outputs: 1,
-                phi: &mut phi,
-                recip: &recip,
-                scratch_zero: vec![],
-                scratch_idx: vec![],
-                scratch_nop: vec![],
-                scratch_total: vec![],
-            };
-            walk.leaf(&path, ud, &[(0, 1.0)]);
-            for i in 1..=ud {
-                let el = path[i];
-                let want = unwound_path_sum(&path, ud, i) * (el.one_fraction - el.zero_fraction);
-                let got = phi[el.feature as usize];
-                assert!(
-                    (got - want).abs() <= 1e-12 * want.abs().max(1.0),
-                    "ud {ud} i {i}: {got} vs {want}"
-                );
+        }
+        (arena, scalar)
+    }
+
+    fn recip(n: usize) -> Vec<f64> {
+        (0..n + 3)
+            .map(|i| if i == 0 { 0.0 } else { 1.0 / i as f64 })
+            .collect()
+    }
+
+    /// Every lane of the leaf step gives shap's UNWOUND-SUM scale for its own path.
+    #[test]
+    fn lane_leaf_equals_unwound_path_sum() {
+        let mut rnd = rng(12345);
+        for ud in 1..12 {
+            let recip = recip(ud);
+            let (arena, scalar) = random_paths(ud, &mut rnd, &recip);
+            let mut contrib = vec![[0.0; LANES]; ud];
+            lane_leaf(&arena, 0, ud, &[(0, 1.0)], 1, &recip, &mut contrib);
+            for (l, path) in scalar.iter().enumerate() {
+                for (i, el) in path.iter().enumerate().take(ud + 1).skip(1) {
+                    let want = unwound_path_sum(path, ud, i) * (el.one_fraction - el.zero_fraction);
+                    let got = contrib[el.feature as usize][l];
+                    assert!(
+                        (got - want).abs() <= 1e-12 * want.abs().max(1.0),
+                        "ud {ud} lane {l} i {i}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// Lane EXTEND and UNWIND round exactly as shap's scalar ones, lane by lane.
+    #[test]
+    fn lane_extend_unwind_equal_scalar_bitwise() {
+        let mut rnd = rng(777);
+        for ud in 1..12 {
+            let recip = recip(ud);
+            let (mut arena, mut scalar) = random_paths(ud, &mut rnd, &recip);
+            for (l, s) in scalar.iter().enumerate() {
+                for i in 0..=ud {
+                    assert_eq!(arena.pweight[i][l].to_bits(), s[i].pweight.to_bits());
+                }
+            }
+            let pi = 1 + (rnd() * ud as f64) as usize % ud;
+            lane_unwind(&mut arena, 0, ud, pi);
+            for (l, s) in scalar.iter_mut().enumerate() {
+                unwind_path(s, ud, pi);
+                for i in 0..ud {
+                    assert_eq!(arena.pweight[i][l].to_bits(), s[i].pweight.to_bits());
+                    assert_eq!(arena.feature[i], s[i].feature);
+                    assert_eq!(arena.one[i][l], s[i].one_fraction);
+                }
             }
         }
     }
