@@ -8,14 +8,10 @@
 //! Run: `cargo bench --bench mlp` and, right after, `/work/pyenv/bin/python benches/peers/mlp_peers.py`
 //! (PyTorch and ONNX Runtime on the same shapes, 2 threads; also `MLP_PEER_THREADS=1`).
 //!
-//! Measured 2026-11-26 on 2 shared cores (AMD EPYC Zen 5, load average 7–9 from other jobs;
-//! runs back-to-back, numbers swing ±40 % between runs):
-//! - 2 threads: mlp_infer_fp32 682 K / 628 K flows/s (AVX-512 kernel) vs ONNX Runtime 222 K /
-//!   303 K, PyTorch 67 K / 55 K; mlp_train_epoch 52 K / 72 K samples/s vs PyTorch 2.2 K / 3.0 K.
-//! - 1 thread (`RAYON_NUM_THREADS=1 MATMUL_NUM_THREADS=1`, peers `MLP_PEER_THREADS=1`):
-//!   infer 494 K vs ONNX Runtime 545 K (other runs 289 K, 592 K); train 46 K vs PyTorch 42 K
-//!   (other runs 19.6 K, 54 K). The 2-thread peers collapse under contention (OpenMP spinning);
-//!   per core we are roughly at par with ONNX Runtime and PyTorch, not 1.2× / 2× ahead.
+//! Measured numbers and ratios live in docs/BENCHMARKS.md (regenerate the criterion table with
+//! `cargo xtask bench`). In short, on 2 shared AMD EPYC cores: training 156–159 K samples/s on one
+//! thread vs PyTorch 51–52 K (≈ 3×); inference on one thread roughly at par with ONNX Runtime,
+//! 2–3× ahead on two threads, where the peers collapse under contention.
 use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

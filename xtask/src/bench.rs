@@ -128,7 +128,7 @@ fn read_result(new_dir: &Path) -> Result<Option<Row>> {
     let throughput = match &bench["throughput"] {
         Value::Object(t) => {
             if let Some(n) = t.get("Elements").and_then(Value::as_f64) {
-                format!("{} elements/s", si(per_s(n)))
+                format!("{} flows/s", si(per_s(n)))
             } else if let Some(n) = t.get("Bytes").and_then(Value::as_f64) {
                 format!("{} MB/s", si(per_s(n) / 1e6))
             } else {

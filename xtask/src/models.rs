@@ -12,7 +12,7 @@ use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
 use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions, SplitFractions};
 use flowxai::mlp_core::MlpParams;
 use flowxai::preprocess::Preset;
-use flowxai::quant::{DynamicQuantParams, StaticQuantParams};
+use flowxai::quant::{DynamicQuantParams, StaticQuantParams, WeightGranularity};
 use flowxai::report::figures::{self, ClassChoice, Format};
 use flowxai::report::metrics::ConfusionMatrix;
 use flowxai::rf_baseline::linfa::traits::Fit;
@@ -68,7 +68,7 @@ pub enum ModelKind {
     Mlp,
     /// scikit-learn MLPClassifier defaults (one hidden layer of 100).
     SklearnMlp,
-    /// The optimized MLP, then int8 dynamic quantization.
+    /// The optimized MLP, then int8 dynamic quantization (per-channel weight scales).
     Int8Dynamic,
     /// The optimized MLP, then int8 static quantization calibrated on training rows.
     Int8Static,
@@ -184,6 +184,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         ModelKind::SklearnMlp => BundleModel::Mlp(fit_mlp(MlpParams::sklearn_baseline())?),
         ModelKind::Int8Dynamic => BundleModel::Int8(
             DynamicQuantParams::new()
+                .weight_granularity(WeightGranularity::PerChannel)
                 .check()?
                 .quantize(fit_mlp(MlpParams::optimized())?.layers())?,
         ),

@@ -16,7 +16,7 @@ use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
 use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions, SplitFractions};
 use flowxai::mlp_core::{Activation, FittedMlp, HiddenSpec, MlpParams};
 use flowxai::preprocess::{Pipeline, Preset};
-use flowxai::quant::{DynamicQuantParams, StaticQuantParams};
+use flowxai::quant::{DynamicQuantParams, StaticQuantParams, WeightGranularity};
 use flowxai::report::figures::{self, ClassChoice, Format, ThroughputBar, TrainingHistory};
 use flowxai::report::metrics::{ClassificationReport, ConfusionMatrix};
 use flowxai::report::tables::{self, Table};
@@ -722,9 +722,12 @@ impl Run {
         )?;
 
         if full {
-            // int8: dynamic (PyTorch quantize_dynamic semantics) and static (calibrated on at
-            // most 2,048 training rows).
+            // int8: dynamic (PyTorch quantize_dynamic semantics, but per-channel weight scales:
+            // folding BatchNorm gives the first layer's rows ranges 5–7× apart, so PyTorch's
+            // per-tensor default changes ~5 % of predictions on real data, per-channel ~2 %) and
+            // static (calibrated on at most 2,048 training rows).
             let dynamic = DynamicQuantParams::new()
+                .weight_granularity(WeightGranularity::PerChannel)
                 .check()?
                 .quantize(optimized.layers())?;
             record(
@@ -1417,7 +1420,7 @@ impl Run {
         }
         b = b.section(
             Section::new("int8 quantization (default preprocessing)")
-                .text("Sizes are the saved files (fp32: safetensors; int8: int8 weights + scales). The thesis claimed 3.8 MB → 1.2 MB for a network of ≈ 86k parameters, which is 0.34 MB in fp32.")
+                .text("Sizes are the saved files (fp32: safetensors; int8: int8 weights + scales). Dynamic int8 follows PyTorch `quantize_dynamic` (7-bit per-batch activations) with per-channel weight scales; the per-tensor default of PyTorch is available in `quant` but moves accuracy by 1–2 points either way on these folded-BatchNorm layers. The thesis claimed 3.8 MB → 1.2 MB for a network of ≈ 86k parameters, which is 0.34 MB in fp32.")
                 .table(tables::quantization_table(&q)),
         );
 

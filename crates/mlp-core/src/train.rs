@@ -346,11 +346,11 @@ impl MlpValidParams {
                     continue;
                 }
                 for (r, &i) in chunk.iter().enumerate() {
-                    for (d, &s) in xb[r * nf..(r + 1) * nf]
-                        .iter_mut()
-                        .zip(x_train.row(i).iter())
-                    {
-                        *d = s;
+                    let dst = &mut xb[r * nf..(r + 1) * nf];
+                    let row = x_train.row(i);
+                    match row.as_slice() {
+                        Some(src) => dst.copy_from_slice(src),
+                        None => dst.iter_mut().zip(row.iter()).for_each(|(d, &s)| *d = s),
                     }
                     yb[r] = y_train[i];
                     wb[r] = cw[y_train[i]];

@@ -3,7 +3,9 @@
 //! - [`DynamicQuantParams`]: PyTorch `quantize_dynamic` semantics (qint8, fbgemm): int8 weights
 //!   (per-tensor symmetric by default, per-channel as an option), each layer's input quantized at
 //!   run time from the batch's min/max onto 7-bit unsigned (`reduce_range=True`), exact i32
-//!   accumulation, dequantize + bias + activation in fp32.
+//!   accumulation, dequantize + bias + activation in fp32. For BatchNorm-folded models prefer
+//!   per-channel weights: on real CIC-DDoS2019 data it keeps 98 % of fp32's predictions where
+//!   per-tensor keeps 94 % (see [`DynamicQuantParams::new`]).
 //! - [`StaticQuantParams`]: activation ranges calibrated with an [`Observer`] (min/max,
 //!   percentile, histogram MSE, histogram entropy); activations stay 7-bit between layers, with an
 //!   fp32-multiplier requantization (see [`QuantScheme::Static`]).

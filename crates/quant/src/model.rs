@@ -19,9 +19,13 @@ type DynBlock<'a> = (
     (&'a mut [f32], &'a mut (f32, f32)),
 );
 
-/// Rows per parallel task. Every row is computed independently of how rows are grouped, so
-/// results do not depend on the block size or the number of threads.
-const ROW_BLOCK: usize = 64;
+/// Rows per parallel task of a dynamic layer (16 AVX-512 register tiles of 6 rows; 96 and 128
+/// measured ~2 % faster than 64 on the bench). Every row is computed independently of how rows
+/// are grouped, and a block's min/max is exact, so results do not depend on the block size or
+/// the number of threads.
+const ROW_BLOCK: usize = 96;
+/// Rows per parallel task of the static scheme (each task keeps every layer's 7-bit input).
+const STATIC_ROW_BLOCK: usize = 64;
 
 /// How weights are scaled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -119,10 +123,19 @@ impl Default for DynamicQuantParams {
 impl DynamicQuantParams {
     /// PyTorch's defaults: per-tensor symmetric int8 weights; fastest kernel of this CPU.
     ///
-    /// With BatchNorm folded into the weights (as `mlp-core` serves them) rows have very
-    /// different ranges and one scale per tensor fits them badly: on the real CIC-DDoS2019
-    /// sample per-tensor loses ~1.4 macro-F1 points, per-channel ~0.1 (`tests/quant_real.rs`).
-    /// Prefer [`WeightGranularity::PerChannel`] for folded models.
+    /// **For BatchNorm-folded models (what `mlp-core` serves) use
+    /// [`WeightGranularity::PerChannel`].** Folding multiplies each output row by its own
+    /// `γ / √(σ² + ε)`, so rows end up with very different ranges; one scale per tensor is set by
+    /// the widest row and leaves the narrow rows only a few int8 levels (in the trained model
+    /// of `tests/quant_real.rs` the first layer's widest rows reach |w| = 2.0–2.55 while its
+    /// median row peaks at 0.38: that row gets ±19 of the 127 levels, 55 of 128 rows get fewer
+    /// than ±16, the narrowest ±6; the later layers are within a factor 2–5). On the real
+    /// CIC-DDoS2019 sample (`tests/quant_real.rs`, 2,323 held-out flows, 16 classes) per-tensor
+    /// changes 5.6 % of fp32's predictions (argmax agreement 0.944; accuracy and macro-F1 move
+    /// by 1–2 points, in either direction depending on the run, and by 3.6 accuracy points in a
+    /// full `cargo xtask reproduce` run), per-channel changes 1.9 % (agreement 0.982; accuracy
+    /// −0.09, macro-F1 −0.05 points). Per-tensor stays the default only because it is
+    /// PyTorch's `quantize_dynamic` default and is tested against it bit for bit.
     pub fn new() -> Self {
         Self {
             granularity: WeightGranularity::PerTensor,
@@ -414,61 +427,11 @@ fn epilogue_row(
     }
 }
 
-/// [`epilogue_row`] that also folds every output into the per-column running `lo`/`hi`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn epilogue_row_minmax(
-    act: Activation,
-    acc: &[i32],
-    offset: &[i32],
-    mult: &[f32],
-    bias: &[f32],
-    out: &mut [f32],
-    lo: &mut [f32],
-    hi: &mut [f32],
-) {
-    let it = out
-        .iter_mut()
-        .zip(acc)
-        .zip(offset)
-        .zip(mult)
-        .zip(bias)
-        .zip(lo.iter_mut().zip(hi.iter_mut()));
-    // `<` form (not f32::min): maps onto vminps; NaN never wins.
-    macro_rules! body {
-        ($f:expr) => {
-            for (((((o, &a), &z), &m), &b), (l, h)) in it {
-                let v = $f((a - z) as f32 * m + b);
-                *o = v;
-                *l = if v < *l { v } else { *l };
-                *h = if v > *h { v } else { *h };
-            }
-        };
-    }
-    match act {
-        Activation::Identity => body!(|v: f32| v),
-        Activation::Relu => body!(|v: f32| v.max(0.0)),
-        Activation::Elu => body!(|v: f32| {
-            let e = exp_nonpositive(v) - 1.0;
-            if v > 0.0 {
-                v
-            } else {
-                e
-            }
-        }),
-    }
-}
-
-/// Lanes of the running min/max in [`min_max`] (elementwise updates vectorize; a scalar
+/// Lanes of the running min/max in [`min_max_lanes`] (elementwise updates vectorize; a scalar
 /// reduction would not).
 const MM_LANES: usize = 16;
 
-/// Epilogue to fp32 (dynamic layers and the last static layer), tracking min/max for the next layer.
-///
-/// The min/max is kept per output column of the current tile (`ACC_STRIDE` lanes) and updated in
-/// the same loop that dequantizes, so the values are compared while still in registers (no second
-/// pass over the written row). Min and max are exact and order-free, so the result does not
-/// depend on how rows are grouped into tiles, blocks or threads.
+/// Epilogue to fp32 (dynamic layers and the last static layer).
 struct FloatSink<'a> {
     out: &'a mut [f32],
     n: usize,
@@ -476,13 +439,9 @@ struct FloatSink<'a> {
     offset: &'a [i32],
     mult: &'a [f32],
     bias: &'a [f32],
-    track: bool,
-    lo: [f32; ACC_STRIDE],
-    hi: [f32; ACC_STRIDE],
 }
 
 impl<'a> FloatSink<'a> {
-    #[allow(clippy::too_many_arguments)]
     fn new(
         out: &'a mut [f32],
         n: usize,
@@ -490,7 +449,6 @@ impl<'a> FloatSink<'a> {
         offset: &'a [i32],
         mult: &'a [f32],
         bias: &'a [f32],
-        track: bool,
     ) -> Self {
         Self {
             out,
@@ -499,17 +457,7 @@ impl<'a> FloatSink<'a> {
             offset,
             mult,
             bias,
-            track,
-            lo: [f32::INFINITY; ACC_STRIDE],
-            hi: [f32::NEG_INFINITY; ACC_STRIDE],
         }
-    }
-
-    fn min_max(&self) -> (f32, f32) {
-        (
-            self.lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
-            self.hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
-        )
     }
 }
 
@@ -521,28 +469,10 @@ impl TileSink for FloatSink<'_> {
             &self.mult[col0..col0 + cols],
             &self.bias[col0..col0 + cols],
         );
-        // Local copies so that the running min/max stays in registers across the rows.
-        let (mut lo, mut hi) = (self.lo, self.hi);
         for r in 0..rows {
             let out = &mut self.out[(row0 + r) * self.n + col0..][..cols];
             let a = &acc[r * ACC_STRIDE..r * ACC_STRIDE + cols];
-            if self.track {
-                epilogue_row_minmax(
-                    self.act,
-                    a,
-                    off,
-                    mult,
-                    bias,
-                    out,
-                    &mut lo[..cols],
-                    &mut hi[..cols],
-                );
-            } else {
-                epilogue_row(self.act, a, off, mult, bias, out);
-            }
-        }
-        if self.track {
-            (self.lo, self.hi) = (lo, hi);
+            epilogue_row(self.act, a, off, mult, bias, out);
         }
     }
 }
@@ -587,31 +517,88 @@ impl TileSink for RequantSink<'_> {
 }
 
 /// Min and max of `x` (NaN ignored), lane-wise so that it vectorizes.
-fn min_max(x: &[f32]) -> (f32, f32) {
-    fn lanes(x: &[f32]) -> (f32, f32) {
-        let (mut lo, mut hi) = ([f32::INFINITY; MM_LANES], [f32::NEG_INFINITY; MM_LANES]);
-        let mut chunks = x.chunks_exact(MM_LANES);
-        for c in &mut chunks {
-            for j in 0..MM_LANES {
-                lo[j] = if c[j] < lo[j] { c[j] } else { lo[j] };
-                hi[j] = if c[j] > hi[j] { c[j] } else { hi[j] };
-            }
+#[inline(always)]
+fn min_max_lanes(x: &[f32]) -> (f32, f32) {
+    let (mut lo, mut hi) = ([f32::INFINITY; MM_LANES], [f32::NEG_INFINITY; MM_LANES]);
+    let mut chunks = x.chunks_exact(MM_LANES);
+    for c in &mut chunks {
+        for j in 0..MM_LANES {
+            lo[j] = if c[j] < lo[j] { c[j] } else { lo[j] };
+            hi[j] = if c[j] > hi[j] { c[j] } else { hi[j] };
         }
-        for (j, &v) in chunks.remainder().iter().enumerate() {
-            lo[j] = if v < lo[j] { v } else { lo[j] };
-            hi[j] = if v > hi[j] { v } else { hi[j] };
-        }
-        (
-            lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
-            hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
-        )
     }
+    for (j, &v) in chunks.remainder().iter().enumerate() {
+        lo[j] = if v < lo[j] { v } else { lo[j] };
+        hi[j] = if v > hi[j] { v } else { hi[j] };
+    }
+    (
+        lo.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
+        hi.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
+    )
+}
+
+/// [`min_max_lanes`] with explicit AVX-512: LLVM compiles the portable loop into masked stores
+/// (running values kept in memory) when AVX-512 is enabled. `vminps(v, lo)` returns `lo` unless
+/// `v < lo` — exactly the portable `if v < lo { v } else { lo }`, NaN ignored.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn min_max_avx512(x: &[f32]) -> (f32, f32) {
+    use std::arch::x86_64::*;
+    let (mut lo, mut hi) = (
+        _mm512_set1_ps(f32::INFINITY),
+        _mm512_set1_ps(f32::NEG_INFINITY),
+    );
+    let mut chunks = x.chunks_exact(MM_LANES);
+    for c in &mut chunks {
+        let v = _mm512_loadu_ps(c.as_ptr());
+        lo = _mm512_min_ps(v, lo);
+        hi = _mm512_max_ps(v, hi);
+    }
+    let (mut l, mut h) = ([0.0f32; MM_LANES], [0.0f32; MM_LANES]);
+    _mm512_storeu_ps(l.as_mut_ptr(), lo);
+    _mm512_storeu_ps(h.as_mut_ptr(), hi);
+    for (j, &v) in chunks.remainder().iter().enumerate() {
+        l[j] = if v < l[j] { v } else { l[j] };
+        h[j] = if v > h[j] { v } else { h[j] };
+    }
+    (
+        l.iter().fold(f32::INFINITY, |a, &b| a.min(b)),
+        h.iter().fold(f32::NEG_INFINITY, |a, &b| a.max(b)),
+    )
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn min_max_avx2(x: &[f32]) -> (f32, f32) {
+    min_max_lanes(x)
+}
+
+/// [`min_max_lanes`] compiled for the vector width of `kind`. Min and max are exact and
+/// order-free, so any split of `x` into blocks gives the same result.
+fn min_max_kind(kind: KernelKind, x: &[f32]) -> (f32, f32) {
+    match kind {
+        #[cfg(target_arch = "x86_64")]
+        KernelKind::Avx512Vnni if kind.is_available() => {
+            // SAFETY: feature checked just now.
+            unsafe { min_max_avx512(x) }
+        }
+        #[cfg(target_arch = "x86_64")]
+        KernelKind::Avx2 | KernelKind::AvxVnni if kind.is_available() => {
+            // SAFETY: feature checked just now.
+            unsafe { min_max_avx2(x) }
+        }
+        _ => min_max_lanes(x),
+    }
+}
+
+/// Min and max of `x` (NaN ignored), in parallel for long inputs.
+fn min_max(kind: KernelKind, x: &[f32]) -> (f32, f32) {
     let merge = |a: (f32, f32), b: (f32, f32)| (a.0.min(b.0), a.1.max(b.1));
     if x.len() <= 1 << 16 {
-        lanes(x)
+        min_max_kind(kind, x)
     } else {
         x.par_chunks(1 << 14)
-            .map(lanes)
+            .map(|c| min_max_kind(kind, c))
             .reduce(|| (f32::INFINITY, f32::NEG_INFINITY), merge)
     }
 }
@@ -697,7 +684,7 @@ impl QuantMlp {
     }
 
     /// Logits for `x` into `out` (`[rows, n_outputs]`, standard layout), reusing `scratch`.
-    /// Runs in parallel over blocks of 64 rows on the rayon pool; no allocation once `scratch`
+    /// Runs in parallel over blocks of rows on the rayon pool; no allocation once `scratch`
     /// has seen a batch this large.
     pub fn logits_into(
         &self,
@@ -768,7 +755,7 @@ impl QuantMlp {
             std::mem::take(&mut scratch.f_a),
             std::mem::take(&mut scratch.f_b),
         );
-        let (mut lo, mut hi) = min_max(x);
+        let (mut lo, mut hi) = min_max(kind, x);
         let last = self.layers.len() - 1;
         for (li, layer) in self.layers.iter().enumerate() {
             let (n, k, kp) = (layer.weights.n(), layer.weights.k(), layer.weights.k_pad());
@@ -792,17 +779,14 @@ impl QuantMlp {
             let job = |((src_c, a_c), (dst_c, mm)): DynBlock| {
                 let rows = src_c.len() / k;
                 kernels::quantize_rows(kind, src_c, k, a_c, kp, qp);
-                let mut sink = FloatSink::new(
-                    dst_c,
-                    n,
-                    layer.activation,
-                    offset,
-                    mult,
-                    &layer.bias,
-                    li != last,
-                );
+                let mut sink =
+                    FloatSink::new(dst_c, n, layer.activation, offset, mult, &layer.bias);
                 kernels::run(kind, a_c, kp, rows, &layer.weights, &mut sink);
-                *mm = sink.min_max();
+                // The block's output is still in cache: its min/max pass is cheap and vectorizes
+                // better than tracking inside the tile epilogue.
+                if li != last {
+                    *mm = min_max_kind(kind, sink.out);
+                }
             };
             let mm = &mut scratch.minmax[..blocks];
             if blocks == 1 {
@@ -864,15 +848,8 @@ impl QuantMlp {
                     &offset[li * max_n..li * max_n + n],
                 );
                 if li + 1 == nl {
-                    let mut sink = FloatSink::new(
-                        &mut *out_c,
-                        n,
-                        layer.activation,
-                        off,
-                        mu,
-                        &layer.bias,
-                        false,
-                    );
+                    let mut sink =
+                        FloatSink::new(&mut *out_c, n, layer.activation, off, mu, &layer.bias);
                     kernels::run(kind, cur, kp, rows, &layer.weights, &mut sink);
                 } else {
                     let nq = self.layers[li + 1].input_qparams.unwrap_or(QParams {
@@ -895,12 +872,12 @@ impl QuantMlp {
             }
         };
         let buf = &mut scratch.act_u8[..m * total];
-        if m <= ROW_BLOCK {
+        if m <= STATIC_ROW_BLOCK {
             job(((x, buf), out));
         } else {
-            x.par_chunks(ROW_BLOCK * k0)
-                .zip(buf.par_chunks_mut(ROW_BLOCK * total))
-                .zip(out.par_chunks_mut(ROW_BLOCK * n_out))
+            x.par_chunks(STATIC_ROW_BLOCK * k0)
+                .zip(buf.par_chunks_mut(STATIC_ROW_BLOCK * total))
+                .zip(out.par_chunks_mut(STATIC_ROW_BLOCK * n_out))
                 .for_each(job);
         }
     }

@@ -18,7 +18,7 @@ const FORMAT: &str = "flowxai-rf-baseline/1";
 const ROW_BLOCK: usize = 256;
 /// Rows walked through one tree at once (independent loads hide memory latency); a lane that
 /// reaches a leaf takes the block's next row, so no lane idles while others finish deep paths.
-const LANES: usize = 8;
+const LANES: usize = 16;
 
 /// The node word: an unsigned integer holding feature, hot-child flag and far-child offset.
 trait Word: Copy + Send + Sync + std::fmt::Debug {
@@ -62,11 +62,26 @@ struct Node<W> {
     word: W,
 }
 
-/// All trees' nodes: 8-byte nodes when every offset fits, else 12/16-byte ones.
+/// All trees' nodes: 8-byte nodes when every offset fits in 32 bits, else 16-byte ones.
 #[derive(Debug, Clone)]
 enum Nodes {
     Narrow(Vec<Node<u32>>),
     Wide(Vec<Node<u64>>),
+}
+
+/// Hint the CPU to load `nodes[i]` into cache (no effect on results; out of range does nothing).
+#[inline(always)]
+fn prefetch<T>(nodes: &[T], i: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(n) = nodes.get(i) {
+        // SAFETY: prefetching is a hint that never faults; the pointer is inside `nodes`.
+        unsafe {
+            use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+            _mm_prefetch::<_MM_HINT_T0>(n as *const T as *const i8);
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (nodes, i);
 }
 
 /// A tree re-ordered depth-first, hot child first: per new node, (original node, far child's new
@@ -459,7 +474,10 @@ impl RandomForest {
                     if !alive[k] {
                         continue;
                     }
-                    let nd = nodes[lane_node[k]];
+                    debug_assert!(lane_node[k] < nodes.len());
+                    // SAFETY: `from_parts` checked every tree: roots and far offsets stay inside
+                    // `nodes`, and an internal node's adjacent child exists (it is its hot child).
+                    let nd = unsafe { *nodes.get_unchecked(lane_node[k]) };
                     let w = nd.word.to_u64();
                     let f = w & marker;
                     let row = lane_row[k];
@@ -479,15 +497,21 @@ impl RandomForest {
                             live -= 1;
                         }
                     } else {
-                        let v = xb[row * nf + f as usize];
+                        debug_assert!(row < rows && (f as usize) < nf);
+                        // SAFETY: `row < rows = xb.len() / nf` and `from_parts` checked
+                        // `feature < n_features` for every internal node.
+                        let v = unsafe { *xb.get_unchecked(row * nf + f as usize) };
                         // Right unless `v <= t`, so NaN goes right.
                         let go_left = v <= nd.threshold;
                         let adjacent_left = (w >> fb) & 1 == 1;
-                        lane_node[k] = if go_left == adjacent_left {
-                            lane_node[k] + 1
-                        } else {
-                            root + (w >> (fb + 1)) as usize
-                        };
+                        // Branch-free select: a mispredicted branch here would flush the
+                        // other lanes' outstanding loads.
+                        let stay = usize::from(go_left == adjacent_left).wrapping_neg();
+                        let next = ((lane_node[k] + 1) & stay)
+                            | ((root + (w >> (fb + 1)) as usize) & !stay);
+                        // Start the next node's load now; the other lanes run meanwhile.
+                        prefetch(nodes, next);
+                        lane_node[k] = next;
                     }
                 }
             }
@@ -681,5 +705,45 @@ where
             grown.into_iter().map(|(t, _)| t).collect(),
             imp,
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use linfa::Dataset;
+    use ndarray::Array2;
+
+    /// The 16-byte fallback layout (used when a tree has too many nodes for 32-bit words) gives
+    /// the same bits as the 8-byte one.
+    #[test]
+    fn wide_nodes_match_narrow_nodes() {
+        let x = Array2::from_shape_fn((300, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f32 - 8.0);
+        let y: Array1<usize> = (0..300).map(|i| (i * 5 % 11) % 3).collect();
+        let mut forest = RandomForest::params()
+            .n_trees(4)
+            .seed(3)
+            .fit(&Dataset::new(x.clone(), y))
+            .unwrap();
+        assert!(matches!(forest.nodes, Nodes::Narrow(_)));
+        let narrow = forest.predict_proba(x.view());
+        let orders: Vec<Reordered> = forest
+            .trees
+            .iter()
+            .enumerate()
+            .map(|(ti, t)| reorder_hot_first(t, ti).unwrap())
+            .collect();
+        let mut leaf_bases = vec![0];
+        for t in &forest.trees {
+            leaf_bases.push(leaf_bases.last().unwrap() + t.leaf_values.len() / forest.n_classes);
+        }
+        let wide = pack::<u64>(&forest.trees, &orders, &leaf_bases, forest.feature_bits).unwrap();
+        forest.nodes = Nodes::Wide(wide);
+        let got = forest.predict_proba(x.view());
+        assert!(narrow
+            .iter()
+            .zip(got.iter())
+            .all(|(a, b)| a.to_bits() == b.to_bits()));
+        assert!(pack::<u32>(&forest.trees, &orders, &leaf_bases, 31).is_none());
     }
 }

@@ -13,7 +13,7 @@
 //!   flat per-node arrays); mean-decrease-impurity importances normalised like scikit-learn's.
 //! * Batch inference ([`RandomForest::predict_proba`]): the trees are packed into one 8-byte-node
 //!   array, each tree depth-first with the larger-cover child next to its parent; rows are split
-//!   into blocks over the rayon pool and walked eight at a time through each tree; no per-row allocation, the per-row sum runs over trees in a fixed order.
+//!   into blocks over the rayon pool and walked sixteen at a time through each tree (branch-free child select); no per-row allocation, the per-row sum runs over trees in a fixed order.
 //! * Save/load as JSON with deterministic bytes, validated on load.
 //! * [`fit_tree_figure`]: a shallow `linfa-trees` gini tree as plain data ([`TreeFigure`]) and
 //!   Graphviz DOT, for the thesis' tree figure and as a cross-check.

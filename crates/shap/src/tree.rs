@@ -142,9 +142,12 @@ fn prepare(t: &TreeArrays, tree: usize, outputs: usize) -> Result<PreparedTree> 
     })
 }
 
-/// Decision patterns explained side by side: one f64 lane each (8 lanes = one AVX-512 register).
-const LANES: usize = 8;
+/// Decision patterns explained side by side: one f64 lane each (16 lanes = two AVX-512
+/// registers, which hides the latency of the leaf recurrence better than one).
+const LANES: usize = 16;
 type Lanes = [f64; LANES];
+/// Path elements whose leaf recurrences run interleaved (see [`lane_leaf`]).
+const HOT_GROUP: usize = 2;
 
 /// The unique paths of every recursion level, structure of arrays. A path's features and zero
 /// fractions do not depend on the flow (they follow the tree), so they are shared by the lanes;
@@ -271,34 +274,7 @@ fn lane_leaf(
         }
     }
     let cold_scale: Lanes = std::array::from_fn(|l| -ud1 * s0[l]);
-    for e in 1..=ud {
-        let one = a.one[off + e];
-        let scale = if one.iter().any(|&o| o != 0.0) {
-            let z = a.zero[off + e];
-            let mut nop = pw[ud];
-            let mut total = [0.0; LANES];
-            for i in (0..ud).rev() {
-                let inv = recip[i + 1];
-                let c = (ud - i) as f64;
-                let p = pw[i];
-                for l in 0..LANES {
-                    let tmp = nop[l] * inv;
-                    total[l] += tmp;
-                    nop[l] = p[l] - tmp * z * c;
-                }
-            }
-            let mut s = [0.0; LANES];
-            for l in 0..LANES {
-                s[l] = if one[l] != 0.0 {
-                    total[l] * ud1 * (1.0 - z)
-                } else {
-                    cold_scale[l]
-                };
-            }
-            s
-        } else {
-            cold_scale
-        };
+    let add = |contrib: &mut [Lanes], e: usize, scale: &Lanes| {
         let base = a.feature[off + e] as usize * outputs;
         for &(c, v) in nz {
             let dst = &mut contrib[base + c as usize];
@@ -306,7 +282,78 @@ fn lane_leaf(
                 dst[l] += scale[l] * v;
             }
         }
+    };
+    // The recurrence is a chain of dependent multiply-adds per element: run up to HOT_GROUP
+    // elements side by side so their chains overlap.
+    let mut group = [0usize; HOT_GROUP];
+    let mut n_group = 0;
+    for e in 1..=ud {
+        if a.one[off + e].iter().any(|&o| o != 0.0) {
+            group[n_group] = e;
+            n_group += 1;
+        } else {
+            add(contrib, e, &cold_scale);
+        }
+        if n_group == HOT_GROUP || (e == ud && n_group > 0) {
+            let mut done = 0;
+            while done < n_group {
+                let rest = &group[done..n_group];
+                done += if rest.len() >= HOT_GROUP {
+                    hot_scales::<HOT_GROUP>(a, off, ud, pw, recip, &cold_scale, rest, contrib, &add)
+                } else {
+                    hot_scales::<1>(a, off, ud, pw, recip, &cold_scale, rest, contrib, &add)
+                };
+            }
+            n_group = 0;
+        }
     }
+}
+
+/// The `one = 1` scales of the first `G` elements of `elements` (shap's UNWOUND-SUM
+/// recurrence, `G` chains interleaved), passed to `add`; returns `G`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn hot_scales<const G: usize>(
+    a: &LaneArena,
+    off: usize,
+    ud: usize,
+    pw: &[Lanes],
+    recip: &[f64],
+    cold_scale: &Lanes,
+    elements: &[usize],
+    contrib: &mut [Lanes],
+    add: &impl Fn(&mut [Lanes], usize, &Lanes),
+) -> usize {
+    let ud1 = (ud + 1) as f64;
+    let zs: [f64; G] = std::array::from_fn(|g| a.zero[off + elements[g]]);
+    let mut nop = [pw[ud]; G];
+    let mut total = [[0.0; LANES]; G];
+    for i in (0..ud).rev() {
+        let inv = recip[i + 1];
+        let c = (ud - i) as f64;
+        let p = pw[i];
+        // shap's `p − (nop / (i + 1)) · zero · (d − i)` with the scalar factors multiplied
+        // first: a shorter dependent chain, the same value up to rounding.
+        let coef: [f64; G] = std::array::from_fn(|g| inv * zs[g] * c);
+        for g in 0..G {
+            for l in 0..LANES {
+                total[g][l] += nop[g][l] * inv;
+                nop[g][l] = p[l] - nop[g][l] * coef[g];
+            }
+        }
+    }
+    for g in 0..G {
+        let one = a.one[off + elements[g]];
+        let scale: Lanes = std::array::from_fn(|l| {
+            if one[l] != 0.0 {
+                total[g][l] * ud1 * (1.0 - zs[g])
+            } else {
+                cold_scale[l]
+            }
+        });
+        add(contrib, elements[g], &scale);
+    }
+    G
 }
 
 /// Path-dependent TreeSHAP of one tree for up to [`LANES`] flows at once (lane `l` explains
@@ -316,7 +363,7 @@ fn lane_leaf(
 #[inline(always)]
 fn lane_tree_body(
     t: &PreparedTree,
-    go_left: &[u8],
+    go_left: &[u16],
     outputs: usize,
     recip: &[f64],
     arena: &mut LaneArena,
@@ -398,7 +445,7 @@ fn lane_tree_body(
 #[target_feature(enable = "avx512f")]
 fn lane_tree_avx512(
     t: &PreparedTree,
-    go_left: &[u8],
+    go_left: &[u16],
     outputs: usize,
     recip: &[f64],
     arena: &mut LaneArena,
@@ -412,7 +459,7 @@ fn lane_tree_avx512(
 #[target_feature(enable = "avx2")]
 fn lane_tree_avx2(
     t: &PreparedTree,
-    go_left: &[u8],
+    go_left: &[u16],
     outputs: usize,
     recip: &[f64],
     arena: &mut LaneArena,
@@ -426,7 +473,7 @@ fn lane_tree_avx2(
 /// enabled, so every variant rounds identically and the result does not depend on the CPU).
 fn lane_tree(
     t: &PreparedTree,
-    go_left: &[u8],
+    go_left: &[u16],
     outputs: usize,
     recip: &[f64],
     arena: &mut LaneArena,
@@ -689,7 +736,7 @@ impl TreeExplainer {
                 let mut arena = LaneArena::new(maxd * (maxd + 1) / 2 + maxd);
                 let mut stack = Vec::with_capacity(2 * maxd + 2);
                 let mut contrib = vec![[0.0f64; LANES]; p * k];
-                let mut go_left = vec![0u8; max_nodes];
+                let mut go_left = vec![0u16; max_nodes];
                 let mut patterns: std::collections::HashMap<Vec<u64>, Vec<usize>> =
                     std::collections::HashMap::new();
                 for t in &self.trees {
@@ -706,7 +753,16 @@ impl TreeExplainer {
                         }
                         patterns.entry(key).or_default().push(f);
                     }
-                    let groups: Vec<&Vec<usize>> = patterns.values().collect();
+                    // Lanes holding flows that split alike near the root share more hot path
+                    // elements, whose leaf recurrence runs once for all lanes: order patterns by
+                    // their decisions from the root down (bit order = preorder node order).
+                    let mut sorted: Vec<(&Vec<u64>, &Vec<usize>)> = patterns.iter().collect();
+                    sorted.sort_unstable_by(|a, b| {
+                        a.0.iter()
+                            .map(|w| w.reverse_bits())
+                            .cmp(b.0.iter().map(|w| w.reverse_bits()))
+                    });
+                    let groups: Vec<&Vec<usize>> = sorted.into_iter().map(|(_, f)| f).collect();
                     for group in groups.chunks(LANES) {
                         go_left[..t.nodes.len()].fill(0);
                         for (lane, flows) in group.iter().enumerate() {
@@ -816,7 +872,9 @@ mod tests {
         }
         for d in 1..=ud {
             let zero = 0.05 + 0.9 * rnd();
-            let one: Lanes = std::array::from_fn(|_| if rnd() < 0.5 { 0.0 } else { 1.0 });
+            // Every third element is cold on all lanes (the leaf step's shortcut for those).
+            let one: Lanes =
+                std::array::from_fn(|_| if d % 3 == 0 || rnd() < 0.5 { 0.0 } else { 1.0 });
             lane_extend(&mut arena, 0, d, zero, &one, d as i64 - 1, recip);
             for (l, s) in scalar.iter_mut().enumerate() {
                 extend_path(s, d, zero, one[l], d as i64 - 1);
