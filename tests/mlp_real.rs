@@ -11,71 +11,11 @@
 //! (numbers are printed; the asserts are floors, far below the measured values).
 use std::path::PathBuf;
 
-use flowdata::{read_csv, stratified_split, LabelLevel, ReadOptions, SplitFractions};
 use mlp_core::{FittedMlp, MlpParams, MlpValidParams};
-use ndarray::{Array1, Array2, Axis};
-use preprocess::Preset;
+use ndarray::{Array1, Array2};
 
-struct Data {
-    train: (Array2<f32>, Array1<usize>),
-    val: (Array2<f32>, Array1<usize>),
-    test: (Array2<f32>, Array1<usize>),
-    classes: Vec<String>,
-    feature_names: Vec<String>,
-    pipeline_json: String,
-}
-
-fn load() -> Data {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let csv = root.join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
-    let (frame, report) = read_csv(&[&csv], &ReadOptions::default()).unwrap();
-    let frame = frame.task_rows();
-    eprintln!("read: {}", report.summary());
-    let t = frame.targets(LabelLevel::Fine);
-    let split = stratified_split(&t.y, SplitFractions::default(), 42).unwrap();
-    let part = |idx: &[usize]| {
-        let x = frame.x.select(Axis(0), idx);
-        let y: Array1<usize> = idx.iter().map(|&i| t.y[i] as usize).collect();
-        (x, y)
-    };
-    let (xtr, ytr) = part(&split.train);
-    let pipeline = Preset::Default.params().fit(xtr.view()).unwrap();
-    let tf = |(x, y): (Array2<f32>, Array1<usize>)| (pipeline.transform(x.view()).unwrap(), y);
-    Data {
-        train: tf((xtr, ytr)),
-        val: tf(part(&split.valid)),
-        test: tf(part(&split.test)),
-        classes: t.classes.clone(),
-        feature_names: frame.feature_names.clone(),
-        pipeline_json: pipeline.to_json().unwrap(),
-    }
-}
-
-/// scikit-learn's `f1_score(average="macro")` over classes present in truth or prediction.
-fn macro_f1(truth: &[usize], pred: &[usize], k: usize) -> f64 {
-    let (mut tp, mut fp, mut fnn) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
-    for (&t, &p) in truth.iter().zip(pred) {
-        if t == p {
-            tp[t] += 1;
-        } else {
-            fp[p] += 1;
-            fnn[t] += 1;
-        }
-    }
-    let present: Vec<usize> = (0..k).filter(|&c| tp[c] + fp[c] + fnn[c] > 0).collect();
-    present
-        .iter()
-        .map(|&c| {
-            let d = 2 * tp[c] + fp[c] + fnn[c];
-            if d == 0 {
-                0.0
-            } else {
-                2.0 * tp[c] as f64 / d as f64
-            }
-        })
-        .sum::<f64>()
-        / present.len() as f64
-}
+mod common;
+use common::{balanced_sample as load, macro_f1, RealSample as Data};
 
 fn evaluate(name: &str, params: MlpValidParams, d: &Data, use_val: bool) -> (f64, f64, FittedMlp) {
     let t0 = std::time::Instant::now();

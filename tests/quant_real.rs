@@ -8,66 +8,17 @@
 //! Static models are calibrated on 2,000 training rows.
 //!
 //! Reproduce: `cargo test -p flowxai --test quant_real -- --nocapture` (all numbers printed).
-use std::path::PathBuf;
 use std::time::Instant;
 
-use flowdata::{read_csv, stratified_split, LabelLevel, ReadOptions, SplitFractions};
 use mlp_core::MlpParams;
 use ndarray::{s, Array1, Array2, Axis};
-use preprocess::Preset;
 use quant::{
     fp32_logits, DynamicQuantParams, Observer, QuantMlp, Scratch, StaticQuantParams,
     WeightGranularity,
 };
 
-struct Data {
-    train: (Array2<f32>, Array1<usize>),
-    val: (Array2<f32>, Array1<usize>),
-    test: (Array2<f32>, Array1<usize>),
-    n_classes: usize,
-}
-
-fn load() -> Data {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let csv = root.join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
-    let (frame, _) = read_csv(&[&csv], &ReadOptions::default()).unwrap();
-    let frame = frame.task_rows();
-    let t = frame.targets(LabelLevel::Fine);
-    let split = stratified_split(&t.y, SplitFractions::default(), 42).unwrap();
-    let part = |idx: &[usize]| {
-        let x = frame.x.select(Axis(0), idx);
-        let y: Array1<usize> = idx.iter().map(|&i| t.y[i] as usize).collect();
-        (x, y)
-    };
-    let (xtr, ytr) = part(&split.train);
-    let pipeline = Preset::Default.params().fit(xtr.view()).unwrap();
-    let tf = |(x, y): (Array2<f32>, Array1<usize>)| (pipeline.transform(x.view()).unwrap(), y);
-    Data {
-        train: tf((xtr, ytr)),
-        val: tf(part(&split.valid)),
-        test: tf(part(&split.test)),
-        n_classes: t.classes.len(),
-    }
-}
-
-/// scikit-learn's `f1_score(average="macro")` over classes present in truth or prediction.
-fn macro_f1(truth: &[usize], pred: &[usize], k: usize) -> f64 {
-    let (mut tp, mut fp, mut fnn) = (vec![0usize; k], vec![0usize; k], vec![0usize; k]);
-    for (&t, &p) in truth.iter().zip(pred) {
-        if t == p {
-            tp[t] += 1;
-        } else {
-            fp[p] += 1;
-            fnn[t] += 1;
-        }
-    }
-    let present: Vec<usize> = (0..k).filter(|&c| tp[c] + fp[c] + fnn[c] > 0).collect();
-    present
-        .iter()
-        .map(|&c| 2.0 * tp[c] as f64 / (2 * tp[c] + fp[c] + fnn[c]) as f64)
-        .sum::<f64>()
-        / present.len() as f64
-}
+mod common;
+use common::{balanced_sample as load, macro_f1};
 
 fn argmax(logits: &Array2<f32>) -> Vec<usize> {
     logits
@@ -112,7 +63,7 @@ fn single_flow_us(model: &QuantMlp, x: &Array2<f32>) -> f64 {
 #[test]
 fn int8_matches_fp32_on_real_cic_ddos2019() {
     let d = load();
-    let k = d.n_classes;
+    let k = d.classes.len();
     let params = MlpParams::optimized().seed(42).check().unwrap();
     let t0 = Instant::now();
     let fitted = params
