@@ -199,3 +199,76 @@ fn cuda_request_without_backend_is_an_error_not_a_panic() {
     assert!(err.contains("CUDA"), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+/// Every file under `dir`, relative path → bytes.
+fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).expect("read_dir").flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else {
+                let rel = p.strip_prefix(dir).unwrap().to_path_buf();
+                out.insert(rel, std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    out
+}
+
+/// results.json without the wall-clock fields (timings vary; everything else must not).
+fn without_timings(v: &Value) -> Value {
+    const TIMED: [&str; 5] = [
+        "training_time_s",
+        "throughput_flows_s",
+        "latency_ms_single_flow",
+        "seconds",
+        "seconds_per_flow",
+    ];
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .filter(|(k, _)| !TIMED.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), without_timings(v)))
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(without_timings).collect()),
+        other => other.clone(),
+    }
+}
+
+#[test]
+fn same_seed_gives_same_model_bytes_and_numbers() {
+    let runs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    for out in &runs {
+        let status = xtask()
+            .args(["reproduce", "--quick", "--data-dir"])
+            .arg(data_dir())
+            .arg("--out")
+            .arg(out.path())
+            .status()
+            .expect("run xtask");
+        assert!(status.success());
+    }
+    let a = files(&runs[0].path().join("models"));
+    let b = files(&runs[1].path().join("models"));
+    assert!(a.len() >= 20, "{} model files", a.len());
+    assert_eq!(a.keys().collect::<Vec<_>>(), b.keys().collect::<Vec<_>>());
+    for (k, v) in &a {
+        assert!(
+            v == &b[k],
+            "{} differs between two runs with the same seed",
+            k.display()
+        );
+    }
+    let json = |d: &tempfile::TempDir| -> Value {
+        serde_json::from_str(&std::fs::read_to_string(d.path().join("results.json")).unwrap())
+            .unwrap()
+    };
+    assert_eq!(
+        without_timings(&json(&runs[0])),
+        without_timings(&json(&runs[1]))
+    );
+}

@@ -26,7 +26,8 @@ pub struct ModelConfig {
     pub class_weights: Vec<f32>,
     /// Preprocessing pipeline description (opaque to this crate).
     pub preprocessing: Option<serde_json::Value>,
-    /// Training history.
+    /// Training history (per-epoch `seconds` are saved as 0, so the same seed gives the same
+    /// bytes; [`crate::FittedMlp::history`] has them after training).
     #[serde(default)]
     pub history: Vec<EpochRecord>,
     /// Epoch whose weights were kept.
@@ -116,7 +117,16 @@ impl FittedMlp {
             feature_names: self.feature_names.clone(),
             class_weights: self.class_weights.clone(),
             preprocessing: self.preprocessing.clone(),
-            history: self.history.clone(),
+            // Wall-clock seconds stay in memory only: saved, they would make two runs with the
+            // same seed write different bytes.
+            history: self
+                .history
+                .iter()
+                .map(|r| EpochRecord {
+                    seconds: 0.0,
+                    ..r.clone()
+                })
+                .collect(),
             best_epoch: self.best_epoch,
         }
     }

@@ -26,6 +26,18 @@ fn fmt_err(e: impl std::fmt::Display) -> QuantError {
     QuantError::Format(e.to_string())
 }
 
+/// Metadata key holding [`MetaHeader`] as JSON.
+const META_KEY: &str = "flowxai_int8";
+
+/// Everything besides the tensors, in a fixed field order (so the bytes are deterministic).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct MetaHeader {
+    format: String,
+    scheme: QuantScheme,
+    granularity: WeightGranularity,
+    activations: Vec<Activation>,
+}
+
 impl QuantMlp {
     /// Serialize to safetensors bytes.
     pub fn to_bytes(&self) -> Result<Vec<u8>, QuantError> {
@@ -75,20 +87,18 @@ impl QuantMlp {
             })
             .collect::<Result<Vec<_>, QuantError>>()?;
         let acts: Vec<Activation> = self.layers.iter().map(|l| l.activation).collect();
-        let mut meta = HashMap::new();
-        meta.insert("format".to_string(), FORMAT.to_string());
-        meta.insert(
-            "scheme".to_string(),
-            serde_json::to_string(&self.scheme).map_err(fmt_err)?,
-        );
-        meta.insert(
-            "granularity".to_string(),
-            serde_json::to_string(&self.granularity).map_err(fmt_err)?,
-        );
-        meta.insert(
-            "activations".to_string(),
-            serde_json::to_string(&acts).map_err(fmt_err)?,
-        );
+        // One metadata key: safetensors stores metadata as a HashMap, whose order (and so the
+        // file's bytes) would change from process to process with several keys.
+        let header = MetaHeader {
+            format: FORMAT.to_string(),
+            scheme: self.scheme,
+            granularity: self.granularity,
+            activations: acts,
+        };
+        let meta = HashMap::from([(
+            META_KEY.to_string(),
+            serde_json::to_string(&header).map_err(fmt_err)?,
+        )]);
         safetensors::tensor::serialize(views, Some(meta)).map_err(fmt_err)
     }
 
@@ -99,17 +109,15 @@ impl QuantMlp {
             .metadata()
             .as_ref()
             .ok_or_else(|| QuantError::Format("no metadata".into()))?;
-        let get = |key: &str| {
-            meta.get(key)
-                .ok_or_else(|| QuantError::Format(format!("metadata lacks `{key}`")))
-        };
-        if get("format")? != FORMAT {
+        let header: MetaHeader = serde_json::from_str(
+            meta.get(META_KEY)
+                .ok_or_else(|| QuantError::Format(format!("metadata lacks `{META_KEY}`")))?,
+        )
+        .map_err(fmt_err)?;
+        if header.format != FORMAT {
             return Err(QuantError::Format(format!("format is not {FORMAT}")));
         }
-        let scheme: QuantScheme = serde_json::from_str(get("scheme")?).map_err(fmt_err)?;
-        let granularity: WeightGranularity =
-            serde_json::from_str(get("granularity")?).map_err(fmt_err)?;
-        let acts: Vec<Activation> = serde_json::from_str(get("activations")?).map_err(fmt_err)?;
+        let (scheme, granularity, acts) = (header.scheme, header.granularity, header.activations);
         let st = SafeTensors::deserialize(bytes).map_err(fmt_err)?;
         let tensor = |name: String, dtype: Dtype| {
             let t = st
