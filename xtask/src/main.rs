@@ -39,6 +39,14 @@ enum Command {
     Bench(bench::BenchArgs),
 }
 
+/// The thesis' 70 / 15 / 15 split (train / test / validation; THESIS.md), stratified here so
+/// every class of a small sample reaches every part.
+pub const THESIS_SPLIT: flowxai::flowdata::SplitFractions = flowxai::flowdata::SplitFractions {
+    train: 0.70,
+    test: 0.15,
+    valid: 0.15,
+};
+
 /// Where the MLP trains and runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Device {

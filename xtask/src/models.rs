@@ -9,7 +9,7 @@ use ndarray::{Array1, ArrayView2, Axis};
 use serde_json::json;
 
 use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
-use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions, SplitFractions};
+use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions};
 use flowxai::mlp_core::MlpParams;
 use flowxai::preprocess::Preset;
 use flowxai::quant::{DynamicQuantParams, StaticQuantParams, WeightGranularity};
@@ -129,15 +129,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         eprintln!("note: the input is synthetic (resampled): do not quote its accuracy");
     }
     let targets = frame.targets(level);
-    let split = flowdata::stratified_split(
-        &targets.y,
-        SplitFractions {
-            train: 0.70,
-            test: 0.15,
-            valid: 0.15,
-        },
-        args.seed,
-    )?;
+    let split = flowdata::stratified_split(&targets.y, crate::THESIS_SPLIT, args.seed)?;
     let preset = match args.preset {
         PresetArg::Default => Preset::Default,
         PresetArg::Thesis => Preset::Thesis,

@@ -13,7 +13,7 @@ use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde_json::{json, Value};
 
 use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
-use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions, SplitFractions};
+use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions};
 use flowxai::mlp_core::{Activation, FittedMlp, HiddenSpec, MlpParams};
 use flowxai::preprocess::{Pipeline, Preset};
 use flowxai::quant::{DynamicQuantParams, StaticQuantParams, WeightGranularity};
@@ -295,11 +295,7 @@ pub fn run(args: &ReproduceArgs) -> Result<()> {
     let cic = run.cic_frame(&frames)?;
     let split = flowdata::stratified_split(
         &cic.targets(LabelLevel::Fine).y,
-        SplitFractions {
-            train: 0.70,
-            test: 0.15,
-            valid: 0.15,
-        },
+        crate::THESIS_SPLIT,
         args.seed,
     )?;
     let mut multiclass_runs = Vec::new();

@@ -13,6 +13,20 @@ fn xtask() -> Command {
     Command::new(env!("CARGO_BIN_EXE_xtask"))
 }
 
+/// `reproduce --quick` on the bundled samples into a fresh folder.
+fn reproduce_quick() -> tempfile::TempDir {
+    let out = tempfile::tempdir().expect("tempdir");
+    let status = xtask()
+        .args(["reproduce", "--quick", "--data-dir"])
+        .arg(data_dir())
+        .arg("--out")
+        .arg(out.path())
+        .status()
+        .expect("run xtask");
+    assert!(status.success(), "reproduce --quick failed");
+    out
+}
+
 fn counts_sum(cm: &Value) -> u64 {
     cm.as_array()
         .expect("confusion matrix is an array")
@@ -24,15 +38,7 @@ fn counts_sum(cm: &Value) -> u64 {
 
 #[test]
 fn reproduce_quick_writes_every_table_and_figure() {
-    let out = tempfile::tempdir().expect("tempdir");
-    let status = xtask()
-        .args(["reproduce", "--quick", "--data-dir"])
-        .arg(data_dir())
-        .arg("--out")
-        .arg(out.path())
-        .status()
-        .expect("run xtask");
-    assert!(status.success(), "reproduce --quick failed");
+    let out = reproduce_quick();
 
     let results: Value = serde_json::from_str(
         &std::fs::read_to_string(out.path().join("results.json")).expect("results.json"),
@@ -241,17 +247,7 @@ fn without_timings(v: &Value) -> Value {
 
 #[test]
 fn same_seed_gives_same_model_bytes_and_numbers() {
-    let runs: Vec<tempfile::TempDir> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    for out in &runs {
-        let status = xtask()
-            .args(["reproduce", "--quick", "--data-dir"])
-            .arg(data_dir())
-            .arg("--out")
-            .arg(out.path())
-            .status()
-            .expect("run xtask");
-        assert!(status.success());
-    }
+    let runs = [reproduce_quick(), reproduce_quick()];
     let a = files(&runs[0].path().join("models"));
     let b = files(&runs[1].path().join("models"));
     assert!(a.len() >= 20, "{} model files", a.len());
