@@ -37,6 +37,31 @@ enum Command {
     Synth(models::SynthArgs),
     /// Run the criterion benches and regenerate the measured table in docs/BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Load a bundle, score `--rows` flows of zeros and print this process's peak RSS in bytes
+    /// (used by `reproduce` for the memory column).
+    #[command(hide = true)]
+    ServeProbe(ServeProbeArgs),
+}
+
+/// Options of `serve-probe`.
+#[derive(clap::Args, Debug)]
+struct ServeProbeArgs {
+    /// Bundle folder.
+    #[arg(long)]
+    model: std::path::PathBuf,
+    /// Flows to score in one batch.
+    #[arg(long, default_value_t = 8192)]
+    rows: usize,
+}
+
+fn serve_probe(args: &ServeProbeArgs) -> anyhow::Result<()> {
+    let bundle = flowxai::bundle::ModelBundle::load(&args.model)?;
+    let x = ndarray::Array2::<f32>::zeros((args.rows, bundle.feature_names.len()));
+    std::hint::black_box(bundle.predict_proba(x.view())?);
+    let peak = measure::own_peak_rss()
+        .ok_or_else(|| anyhow::anyhow!("peak RSS is not available on this system"))?;
+    println!("{peak}");
+    Ok(())
 }
 
 /// The thesis' 70 / 15 / 15 split (train / test / validation; THESIS.md), stratified here so
@@ -110,6 +135,7 @@ fn main() {
         Command::Explain(args) => models::explain(&args),
         Command::Synth(args) => models::synth(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::ServeProbe(args) => serve_probe(&args),
     };
     if let Err(e) = result {
         // One line naming the file; non-zero exit.

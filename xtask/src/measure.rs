@@ -44,3 +44,31 @@ pub fn single_flow_latency_ms<F: FnMut(ArrayView2<'_, f32>)>(
     times.sort_by(f64::total_cmp);
     times[times.len() / 2]
 }
+
+/// This process's peak resident memory (VmHWM) in bytes; `None` off Linux.
+pub fn own_peak_rss() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    line.split_whitespace()
+        .nth(1)?
+        .parse::<u64>()
+        .ok()
+        .map(|kib| kib * 1024)
+}
+
+/// Peak RSS of a child `xtask serve-probe` that loads the bundle in `dir` and scores `rows`
+/// flows; `None` when the probe cannot run or report.
+pub fn serving_peak_rss(dir: &std::path::Path, rows: usize) -> Option<u64> {
+    let out = std::process::Command::new(std::env::current_exe().ok()?)
+        .arg("serve-probe")
+        .arg("--model")
+        .arg(dir)
+        .arg("--rows")
+        .arg(rows.to_string())
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        return None;
+    }
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
+}

@@ -231,6 +231,8 @@ struct Evaluated {
     size_bytes: u64,
     flows_per_s: f64,
     latency_ms: f64,
+    /// Peak RSS of a fresh process loading the saved bundle and scoring one timing batch.
+    memory_bytes: Option<u64>,
     proba: Array2<f32>,
 }
 
@@ -455,6 +457,7 @@ fn evaluated_json(e: &Evaluated) -> Value {
         "size_bytes": e.size_bytes,
         "throughput_flows_s": e.flows_per_s,
         "latency_ms_single_flow": e.latency_ms,
+        "serving_peak_rss_bytes": e.memory_bytes,
         "per_class": e.report.per_class,
         "confusion_matrix": e.report.confusion.counts,
         "classes": e.report.confusion.classes,
@@ -686,7 +689,7 @@ impl Run {
                     BundleModel::Int8(_) => "model.int8",
                     BundleModel::Forest(_) => "forest.json",
                 };
-                evaluated.push(self.evaluate(
+                let mut e = self.evaluate(
                     name,
                     preset,
                     p,
@@ -694,7 +697,11 @@ impl Run {
                     file_size(&dir.join(file)),
                     &timing,
                     &model,
-                )?);
+                )?;
+                // Serving memory: peak RSS of a fresh process that loads the bundle and scores
+                // one timing batch (measured in a child, so this run's heap does not hide it).
+                e.memory_bytes = measure::serving_peak_rss(&dir, timing.nrows());
+                evaluated.push(e);
                 Ok(())
             };
 
@@ -826,6 +833,7 @@ impl Run {
             size_bytes,
             flows_per_s,
             latency_ms,
+            memory_bytes: None,
             proba,
         })
     }
@@ -1227,7 +1235,7 @@ fn comparison_rows(evaluated: &[Evaluated]) -> Vec<tables::ModelComparisonRow> {
             size_bytes: Some(e.size_bytes),
             throughput_flows_s: Some(e.flows_per_s),
             latency_ms: Some(e.latency_ms),
-            memory_bytes: None,
+            memory_bytes: e.memory_bytes,
         })
         .collect()
 }

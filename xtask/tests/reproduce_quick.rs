@@ -92,6 +92,12 @@ fn reproduce_quick_writes_every_table_and_figure() {
             .sum();
         assert_eq!(support, test_rows);
         assert!(r["throughput_flows_s"].as_f64().unwrap() > 0.0);
+        // Peak RSS of the serving probe: at least the process itself (Linux).
+        assert!(
+            r["serving_peak_rss_bytes"].as_u64().unwrap() > 1 << 20,
+            "{}",
+            r["model"]
+        );
     }
     // The default preprocessing must beat the thesis' on the optimized MLP (the reason it exists).
     let f1 = |preset: &str| {
@@ -226,7 +232,8 @@ fn files(dir: &Path) -> std::collections::BTreeMap<PathBuf, Vec<u8>> {
 
 /// results.json without the wall-clock fields (timings vary; everything else must not).
 fn without_timings(v: &Value) -> Value {
-    const TIMED: [&str; 5] = [
+    const TIMED: [&str; 6] = [
+        "serving_peak_rss_bytes",
         "training_time_s",
         "throughput_flows_s",
         "latency_ms_single_flow",
