@@ -279,20 +279,9 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
 
 /// The bundle's input columns, taken by name from the frame.
 fn select_bundle_features(frame: &FlowFrame, bundle: &ModelBundle) -> Result<ndarray::Array2<f32>> {
-    let idx = bundle
-        .feature_names
-        .iter()
-        .map(|n| {
-            frame
-                .feature_names
-                .iter()
-                .position(|f| f == n)
-                .with_context(|| {
-                    format!("the input lacks feature `{n}`, which the model was trained on")
-                })
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(frame.x.select(Axis(1), &idx))
+    frame
+        .feature_columns(&bundle.feature_names)
+        .context("the input lacks a feature the model was trained on")
 }
 
 /// Options of `explain`.

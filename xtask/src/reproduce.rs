@@ -464,21 +464,6 @@ fn evaluated_json(e: &Evaluated) -> Value {
     })
 }
 
-/// Columns of `frame` named `names`, in that order.
-fn select_features(frame: &FlowFrame, names: &[String]) -> Result<Array2<f32>> {
-    let idx = names
-        .iter()
-        .map(|n| {
-            frame
-                .feature_names
-                .iter()
-                .position(|f| f == n)
-                .with_context(|| format!("feature `{n}` missing"))
-        })
-        .collect::<Result<Vec<_>>>()?;
-    Ok(frame.x.select(Axis(1), &idx))
-}
-
 /// Fit `preset` on the training rows of `frame` and transform every part.
 fn prepare(
     frame: &FlowFrame,
@@ -490,7 +475,7 @@ fn prepare(
     let input_features: Vec<String> = features
         .map(|f| f.to_vec())
         .unwrap_or_else(|| frame.feature_names.clone());
-    let x = select_features(frame, &input_features)?;
+    let x = frame.feature_columns(&input_features)?;
     let targets = frame.targets(level);
     let part_raw = |rows: &[usize]| -> (Array2<f32>, Vec<usize>) {
         (
@@ -1140,7 +1125,7 @@ impl Run {
             if shared.is_empty() {
                 bail!("{source}: no canonical feature shared with CIC-DDoS2019");
             }
-            let x_test_raw = select_features(test, &shared)?;
+            let x_test_raw = test.feature_columns(&shared)?;
             for level in [LabelLevel::Binary, LabelLevel::Family] {
                 let p = prepare(cic, split, level, Preset::Default, Some(&shared))?;
                 let mlp = fit_optimized(&p, self.scale.mlp_epochs, self.args.seed)?;

@@ -187,6 +187,37 @@ impl FlowFrame {
         self.select(&idx)
     }
 
+    /// The columns named `names`, in that order (e.g. the features a model was trained on).
+    ///
+    /// ```
+    /// # use flowdata::{read_csv, ReadOptions};
+    /// # let dir = std::env::temp_dir().join("flowdata-doc-feature-columns");
+    /// # std::fs::create_dir_all(&dir).unwrap();
+    /// # let csv = dir.join("f.csv");
+    /// # std::fs::write(&csv, "Flow Duration,Protocol,Label\n5,6,BENIGN\n").unwrap();
+    /// let (frame, _) = read_csv(&[&csv], &ReadOptions::default()).unwrap();
+    /// let x = frame.feature_columns(&["flow_duration".to_string()]).unwrap();
+    /// assert_eq!(x[[0, 0]], 5.0);
+    /// assert!(frame.feature_columns(&["idle_min".to_string()]).is_err());
+    /// ```
+    pub fn feature_columns(&self, names: &[String]) -> crate::Result<Array2<f32>> {
+        let idx = names
+            .iter()
+            .map(|n| {
+                self.feature_names
+                    .iter()
+                    .position(|f| f == n)
+                    .ok_or_else(|| {
+                        crate::FlowDataError::InvalidArgument(format!(
+                            "feature `{n}` is not among this data's {} features",
+                            self.feature_names.len()
+                        ))
+                    })
+            })
+            .collect::<crate::Result<Vec<_>>>()?;
+        Ok(self.x.select(Axis(1), &idx))
+    }
+
     /// Row count per class at a label level.
     pub fn class_counts(&self, level: LabelLevel) -> BTreeMap<String, u64> {
         let t = self.targets(level);
