@@ -1,6 +1,9 @@
 //! `mlp_infer_int8`: int8 inference throughput of the thesis `optimized` MLP shape
 //! 76→128→256→128→64→17 (ReLU, ReLU, ELU, ReLU; random He-uniform weights, seed 42) on a batch of
-//! 8192 flows, plus single-flow latency.
+//! 8192 flows, plus single-flow latency. Variants: `dynamic/<kernel>` (PyTorch `quantize_dynamic`
+//! semantics: per-tensor weights, per-batch input ranges), `dynamic_per_row/<kernel>` (what
+//! `cargo xtask reproduce` should serve: per-channel weights, per-row input ranges) and
+//! `static/<kernel>` (99.99th-percentile calibration, per-feature first-layer input).
 //!
 //! Inputs: synthetic (resampled) — 8192 rows drawn with replacement from the real balanced
 //! CIC-DDoS2019 sample (`flowdata::resample_synthetic`, seed 42), then signed-log1p and
@@ -9,13 +12,19 @@
 //! The weights and inputs are also written to `target/quant-bench/` so that
 //! `benches/peers/quant_peers.py` times ONNX Runtime and PyTorch on exactly the same numbers.
 //!
-//! Run: `cargo bench --bench quant` (then `/work/pyenv/bin/python benches/peers/quant_peers.py`).
+//! Run: `cargo bench --bench quant` (then `/work/pyenv/bin/python benches/peers/quant_peers.py`;
+//! on a shared machine run the pairs back to back, see docs/BENCHMARKS.md). With
+//! `QUANT_CPU_TIME=1` it also prints flows per CPU-second (load-independent; use
+//! `RAYON_NUM_THREADS=1` and compare with `quant_peers.py --ort-only --threads 1 --cpu-time`).
 use std::path::{Path, PathBuf};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use mlp_core::inference::{Activation, DenseLayer};
 use ndarray::{Array1, Array2, Axis};
-use quant::{DynamicQuantParams, KernelKind, Observer, Scratch, StaticQuantParams};
+use quant::{
+    ActivationRange, DynamicQuantParams, KernelKind, Observer, Scratch, StaticQuantParams,
+    WeightGranularity,
+};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
@@ -93,6 +102,33 @@ fn export(layers: &[DenseLayer], x: &Array2<f32>) -> PathBuf {
     dir
 }
 
+/// CPU seconds used so far by all threads of this process (Linux `schedstat`, nanoseconds), or
+/// `None` where it cannot be read.
+fn process_cpu_seconds() -> Option<f64> {
+    let mut total = 0u64;
+    for entry in std::fs::read_dir("/proc/self/task").ok()? {
+        let stat = std::fs::read_to_string(entry.ok()?.path().join("schedstat")).ok()?;
+        total += stat.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(total as f64 * 1e-9)
+}
+
+/// Flows per CPU-second of `infer` on one batch (best of 15 rounds of 10 batches). Unlike wall
+/// time this hardly moves with the load of a shared machine; compare it with
+/// `quant_peers.py --ort-only --threads 1 --cpu-time` under `RAYON_NUM_THREADS=1`.
+fn flows_per_cpu_second(mut infer: impl FnMut()) -> Option<f64> {
+    infer();
+    let mut best = f64::INFINITY;
+    for _ in 0..15 {
+        let t0 = process_cpu_seconds()?;
+        for _ in 0..10 {
+            infer();
+        }
+        best = best.min((process_cpu_seconds()? - t0) / 10.0);
+    }
+    Some(BATCH as f64 / best)
+}
+
 fn bench(c: &mut Criterion) {
     let layers = layers();
     let x = inputs();
@@ -111,6 +147,35 @@ fn bench(c: &mut Criterion) {
     let dynamic = DynamicQuantParams::new()
         .quantize(&layers)
         .expect("quantize");
+    // What `cargo xtask reproduce` serves: per-row input ranges, per-channel weights.
+    let per_row = DynamicQuantParams::new()
+        .weight_granularity(WeightGranularity::PerChannel)
+        .activation_range(ActivationRange::PerRow)
+        .quantize(&layers)
+        .expect("quantize");
+
+    if std::env::var_os("QUANT_CPU_TIME").is_some() {
+        let mut out = Array2::zeros((BATCH, DIMS[5]));
+        let mut scratch = Scratch::new();
+        let kind = KernelKind::detect();
+        for (name, m) in [
+            ("dynamic", &dynamic),
+            ("dynamic_per_row", &per_row),
+            ("static", &stat),
+        ] {
+            let m = m.clone().with_kernel(kind).expect("kernel");
+            let rate = flows_per_cpu_second(|| {
+                m.logits_into(x.view(), &mut scratch, out.view_mut())
+                    .expect("infer")
+            });
+            if let Some(rate) = rate {
+                eprintln!(
+                    "cpu-time {name}/{kind:?}: {:.3}M flows per CPU-second",
+                    rate / 1e6
+                );
+            }
+        }
+    }
 
     let mut group = c.benchmark_group("mlp_infer_int8");
     group.throughput(Throughput::Elements(BATCH as u64));
@@ -121,6 +186,19 @@ fn bench(c: &mut Criterion) {
         let m = dynamic.clone().with_kernel(kind).expect("kernel");
         group.bench_with_input(
             BenchmarkId::new("dynamic", format!("{kind:?}")),
+            &x,
+            |b, x| {
+                b.iter(|| {
+                    m.logits_into(x.view(), &mut scratch, out.view_mut())
+                        .expect("infer")
+                })
+            },
+        );
+    }
+    for kind in [KernelKind::detect(), KernelKind::Scalar] {
+        let m = per_row.clone().with_kernel(kind).expect("kernel");
+        group.bench_with_input(
+            BenchmarkId::new("dynamic_per_row", format!("{kind:?}")),
             &x,
             |b, x| {
                 b.iter(|| {
@@ -149,7 +227,11 @@ fn bench(c: &mut Criterion) {
     group.throughput(Throughput::Elements(1));
     let one = x.slice(ndarray::s![..1, ..]).to_owned();
     let mut out1 = Array2::zeros((1, DIMS[5]));
-    for (name, m) in [("dynamic", &dynamic), ("static", &stat)] {
+    for (name, m) in [
+        ("dynamic", &dynamic),
+        ("dynamic_per_row", &per_row),
+        ("static", &stat),
+    ] {
         group.bench_function(name, |b| {
             b.iter(|| {
                 m.logits_into(one.view(), &mut scratch, out1.view_mut())

@@ -6,13 +6,19 @@
 //! (76), 16 classes. Speed only; never quote accuracy from it. The same rows are written to
 //! `target/rf_bench/{x,y}.npy` for the peer.
 //!
-//! Trees: `RF_BENCH_TREES` (default 10, not scikit-learn's 100: 100 fully grown trees on 1M
-//! jittered rows take many minutes in scikit-learn on the shared 2-core machine and several GB;
-//! both sides use the same count). Otherwise scikit-learn defaults, seed 42.
+//! Model: 100 trees (`RF_BENCH_TREES` overrides), otherwise scikit-learn's defaults (gini,
+//! √features per node, bootstrap, `max_depth` None), seed 42.
+//!
+//! * `rf_predict`: `predict_proba` on all 1,048,576 rows with the forest fitted (once, outside
+//!   the measurement) on those same rows; 10 samples of one call each.
+//! * `rf_train`: fitting 100 trees on the first 131,072 of those rows (`RF_BENCH_TRAIN_ROWS`
+//!   overrides; fitting 100 fully grown trees on all 1M rows takes minutes per fit, too long for
+//!   criterion's minimum of 10 samples plus warm-up); 10 samples of one fit each. Throughput is
+//!   training rows per second.
 //!
 //! Run: `cargo bench --bench rf` then `/work/pyenv/bin/python benches/peers/rf_peers.py`
-//! (scikit-learn RandomForestClassifier, n_jobs=2, same rows and tree count; it prints the
-//! ratios against criterion's estimates).
+//! (scikit-learn RandomForestClassifier, n_jobs=2, the same rows, tree count and training rows;
+//! it prints the ratios against criterion's estimates).
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -23,11 +29,20 @@ use rf_baseline::RandomForest;
 
 const ROWS: usize = 1 << 20;
 
-fn n_trees() -> usize {
-    std::env::var("RF_BENCH_TREES")
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(10)
+        .unwrap_or(default)
+}
+
+fn n_trees() -> usize {
+    env_usize("RF_BENCH_TREES", 100)
+}
+
+/// Rows of the `rf_train` fits (a prefix of the resampled rows, which are in random order).
+fn train_rows() -> usize {
+    env_usize("RF_BENCH_TRAIN_ROWS", 1 << 17).min(ROWS)
 }
 
 /// Synthetic (resampled) rows with their fine-class labels.
@@ -83,10 +98,11 @@ fn export(x: &Array2<f32>, y: &Array1<usize>) -> PathBuf {
     std::fs::write(
         dir.join("meta.json"),
         format!(
-            "{{\"data\": \"synthetic (resampled)\", \"rows\": {}, \"features\": {}, \"trees\": {}, \"seed\": 42}}\n",
+            "{{\"data\": \"synthetic (resampled)\", \"rows\": {}, \"features\": {}, \"trees\": {}, \"train_rows\": {}, \"seed\": 42}}\n",
             x.nrows(),
             x.ncols(),
-            n_trees()
+            n_trees(),
+            train_rows()
         ),
     )
     .unwrap();
@@ -104,21 +120,31 @@ fn benches(c: &mut Criterion) {
         std::thread::available_parallelism().map_or(1, |n| n.get()),
         dir.display()
     );
-    let ds = Dataset::new(x.clone(), y);
     let params = RandomForest::params().n_trees(trees).seed(42);
+    let n_train = train_rows();
+    let train = Dataset::new(
+        x.slice(ndarray::s![..n_train, ..]).to_owned(),
+        y.slice(ndarray::s![..n_train]).to_owned(),
+    );
 
     let mut g = c.benchmark_group("rf");
     g.sample_size(10);
     // Seconds per iteration: one iteration per sample.
     g.sampling_mode(SamplingMode::Flat);
-    g.throughput(Throughput::Elements(ROWS as u64));
+    g.throughput(Throughput::Elements(n_train as u64));
     g.bench_function("rf_train", |b| {
-        b.iter(|| params.fit(&ds).expect("fit").trees().len())
+        b.iter(|| params.fit(&train).expect("fit").trees().len())
     });
-    let forest = params.fit(&ds).expect("fit");
+    drop(train);
+    let t0 = std::time::Instant::now();
+    let forest = params.fit(&Dataset::new(x.clone(), y)).expect("fit");
     let nodes: usize = forest.trees().iter().map(|t| t.n_nodes()).sum();
     let depth = forest.trees().iter().map(|t| t.depth()).max().unwrap_or(0);
-    eprintln!("forest: {trees} trees, {nodes} nodes, max depth {depth}");
+    eprintln!(
+        "forest on all rows: {trees} trees, {nodes} nodes, max depth {depth}, fitted in {:.1} s (once, not measured)",
+        t0.elapsed().as_secs_f64()
+    );
+    g.throughput(Throughput::Elements(ROWS as u64));
     g.bench_function("rf_predict", |b| {
         b.iter(|| forest.predict_proba(x.view())[[0, 0]])
     });

@@ -5,7 +5,8 @@
 //!     cargo bench --bench shap
 //! Both sides explain the same models on the same real CIC-DDoS2019 rows:
 //! - KernelSHAP: MLP 76→128→256→128→64→17 (ReLU, ELU, ReLU, ELU, softmax; fixed random weights
-//!   from the peer), 100 background rows, nsamples auto (2M+2048), l1_reg num_features(10).
+//!   from the peer) served by mlp-core's `ServingMlp` (the peer: float32 numpy), 100 background
+//!   rows, nsamples auto (2M+2048), l1_reg num_features(10).
 //! - TreeSHAP: the peer's 100-tree scikit-learn RandomForestClassifier, path-dependent.
 //!
 //! Besides criterion's numbers, a plain timed pass prints s/flow of both sides and the ratio.
@@ -13,6 +14,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use mlp_core::inference::{Activation, DenseLayer, ServingMlp};
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use serde_json::Value;
 use shap::{Background, KernelExplainer, KernelParams, TreeArrays, TreeEnsemble, TreeExplainer};
@@ -141,6 +143,26 @@ impl Mlp {
     }
 }
 
+/// The same weights as mlp-core's serving model (`ServingMlp`: packed AVX-512/AVX2 kernels,
+/// BatchNorm folded — there is none here — and the softmax of `predict_proba`): the path
+/// flowxai serves and explains with.
+fn serving_mlp(v: &Value) -> ServingMlp {
+    let mlp = Mlp::load(v);
+    let n = mlp.w.len();
+    let layers = (0..n)
+        .map(|l| DenseLayer {
+            weight: mlp.w[l].t().as_standard_layout().to_owned(),
+            bias: mlp.b[l].clone(),
+            activation: match mlp.acts[l].as_str() {
+                "relu" => Activation::Relu,
+                "elu" => Activation::Elu,
+                _ => Activation::Identity, // the softmax head: predict_proba applies it
+            },
+        })
+        .collect();
+    ServingMlp::new(layers).unwrap()
+}
+
 fn forest(v: &Value) -> TreeEnsemble {
     let trees = v["trees"]
         .as_array()
@@ -195,7 +217,8 @@ fn bench(c: &mut Criterion) {
     };
     let peer = read("peer_results.json");
     let mlp = Mlp::load(&mlp_v);
-    let model = |x: ArrayView2<f32>| mlp.forward(x);
+    let serving = serving_mlp(&mlp_v);
+    let model = |x: ArrayView2<f32>| serving.predict_proba(x);
     let background = Background::new(arr32(&data_v["background"])).unwrap();
     let explained = arr32(&data_v["explained"]);
 
@@ -213,10 +236,21 @@ fn bench(c: &mut Criterion) {
     for c in rows.axis_chunks_iter(Axis(0), 8192) {
         std::hint::black_box(mlp.forward(c));
     }
+    let t_ndarray = t0.elapsed().as_secs_f64();
+    let t0 = Instant::now();
+    for c in rows.axis_chunks_iter(Axis(0), 8192) {
+        std::hint::black_box(serving.predict_proba(c));
+    }
+    let t_serving = t0.elapsed().as_secs_f64();
     eprintln!(
-        "MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: {:.3} s",
-        t0.elapsed().as_secs_f64()
+        "MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: ndarray {t_ndarray:.3} s, mlp-core ServingMlp {t_serving:.3} s ({:.1} GFLOP/s)",
+        220_000.0 * 2.0 * 84_544.0 / t_serving / 1e9
     );
+    let d = (&mlp.forward(rows.slice(ndarray::s![..4096, ..]))
+        - &serving.predict_proba(rows.slice(ndarray::s![..4096, ..])))
+        .iter()
+        .fold(0.0f32, |m, v| m.max(v.abs()));
+    eprintln!("max |ServingMlp − ndarray forward| over 4096 rows: {d:.1e}");
     let p_none = KernelParams::new()
         .seed(0)
         .l1_reg(shap::L1Reg::None)

@@ -3,7 +3,10 @@ PyTorch `quantize_dynamic` on the same weights and the same synthetic (resampled
 
 Run after the Rust bench has exported its data to target/quant-bench/:
     cargo bench --bench quant
-    /work/pyenv/bin/python benches/peers/quant_peers.py [--threads 2] [--repeats 30]
+    /work/pyenv/bin/python benches/peers/quant_peers.py [--threads 2] [--repeats 30] [--ort-only]
+
+`--ort-only` times only ONNX Runtime int8 (what `mlp_infer_int8` is compared with), so that it can
+run back to back with the Rust bench on a shared machine (see docs/BENCHMARKS.md).
 
 Versions used for the report: torch 2.15.0+cu132 (CPU), onnxruntime 1.32.0, onnx 1.23.2.
 Each engine is timed on the whole batch (8192 flows) `--repeats` times after warm-up; the median
@@ -49,6 +52,18 @@ def time_batches(fn, repeats):
     return statistics.median(times)
 
 
+def cpu_rate(fn, n, rounds=15, per_round=10):
+    """Flows per CPU-second (process CPU time), best of `rounds` rounds of `per_round` batches."""
+    fn()
+    best = float("inf")
+    for _ in range(rounds):
+        t0 = time.process_time()
+        for _ in range(per_round):
+            fn()
+        best = min(best, (time.process_time() - t0) / per_round)
+    return n / best
+
+
 def time_single(fn, calls=2000):
     for _ in range(50):
         fn()
@@ -62,6 +77,9 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=30)
+    ap.add_argument("--ort-only", action="store_true", help="time only ONNX Runtime int8")
+    ap.add_argument("--cpu-time", action="store_true",
+                    help="also report ORT int8 flows per CPU-second (process CPU time; use --threads 1)")
     args = ap.parse_args()
 
     import onnxruntime as ort
@@ -90,14 +108,16 @@ def main():
 
     with torch.inference_mode():
         fp32_out = model(xt)
-        t = time_batches(lambda: model(xt), args.repeats)
-        results["pytorch_fp32"] = n / t
-        qmodel = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
-        qt_out = qmodel(xt)
-        t = time_batches(lambda: qmodel(xt), args.repeats)
-        results["pytorch_dynamic_int8"] = n / t
-        one = xt[:1]
-        results["pytorch_dynamic_int8_single_flow_us"] = time_single(lambda: qmodel(one)) * 1e6
+        qt_out = None
+        if not args.ort_only:
+            t = time_batches(lambda: model(xt), args.repeats)
+            results["pytorch_fp32"] = n / t
+            qmodel = torch.ao.quantization.quantize_dynamic(model, {nn.Linear}, dtype=torch.qint8)
+            qt_out = qmodel(xt)
+            t = time_batches(lambda: qmodel(xt), args.repeats)
+            results["pytorch_dynamic_int8"] = n / t
+            one = xt[:1]
+            results["pytorch_dynamic_int8_single_flow_us"] = time_single(lambda: qmodel(one)) * 1e6
 
     with tempfile.TemporaryDirectory() as tmp:
         fp32_path = os.path.join(tmp, "mlp.onnx")
@@ -112,12 +132,16 @@ def main():
         sess32 = ort.InferenceSession(fp32_path, so, providers=["CPUExecutionProvider"])
         sess8 = ort.InferenceSession(int8_path, so, providers=["CPUExecutionProvider"])
         ort_out = sess8.run(None, {"x": x})[0]
-        t = time_batches(lambda: sess32.run(None, {"x": x}), args.repeats)
-        results["onnxruntime_fp32"] = n / t
+        if not args.ort_only:
+            t = time_batches(lambda: sess32.run(None, {"x": x}), args.repeats)
+            results["onnxruntime_fp32"] = n / t
         t = time_batches(lambda: sess8.run(None, {"x": x}), args.repeats)
         results["onnxruntime_dynamic_int8"] = n / t
-        one = x[:1]
-        results["onnxruntime_dynamic_int8_single_flow_us"] = time_single(lambda: sess8.run(None, {"x": one})) * 1e6
+        if args.cpu_time:
+            results["onnxruntime_dynamic_int8_per_cpu_second"] = cpu_rate(lambda: sess8.run(None, {"x": x}), n)
+        if not args.ort_only:
+            one = x[:1]
+            results["onnxruntime_dynamic_int8_single_flow_us"] = time_single(lambda: sess8.run(None, {"x": one})) * 1e6
 
     fp32_np = fp32_out.numpy()
     agree = lambda a: float((a.argmax(1) == fp32_np.argmax(1)).mean())
@@ -128,7 +152,8 @@ def main():
         "versions": {"torch": torch.__version__, "onnxruntime": ort.__version__},
         "flows_per_s": {k: round(v) for k, v in results.items() if not k.endswith("_us")},
         "single_flow_us": {k: round(v, 2) for k, v in results.items() if k.endswith("_us")},
-        "argmax_agreement_with_fp32": {"pytorch_dynamic_int8": agree(qt_out.numpy()), "onnxruntime_dynamic_int8": agree(ort_out)},
+        "argmax_agreement_with_fp32": {"onnxruntime_dynamic_int8": agree(ort_out),
+                                       **({} if qt_out is None else {"pytorch_dynamic_int8": agree(qt_out.numpy())})},
     }, indent=2))
 
 

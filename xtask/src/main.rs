@@ -1,5 +1,6 @@
 //! `cargo xtask`: orchestration only. Every computation lives in a library crate.
 use clap::{Parser, Subcommand, ValueEnum};
+use flowxai::mlp_core::{self as mlp_core, backend::Backend};
 
 mod bench;
 mod convert;
@@ -37,6 +38,12 @@ enum Command {
     Synth(models::SynthArgs),
     /// Run the criterion benches and regenerate the measured table in docs/BENCHMARKS.md.
     Bench(bench::BenchArgs),
+    /// Score (and explain) flowdata Parquet files with a bundle on `--engine local | datafusion |
+    /// ballista://host:port`; runs the `flowxai-score` binary of crates/flowxai-ballista (its
+    /// first build compiles DataFusion and Ballista: ~25 min on 2 cores). `score --help` shows
+    /// its options.
+    #[command(disable_help_flag = true)]
+    Score(ScoreArgs),
     /// Load a bundle, score `--rows` flows of zeros and print this process's peak RSS in bytes
     /// (used by `reproduce` for the memory column).
     #[command(hide = true)]
@@ -52,6 +59,36 @@ struct ServeProbeArgs {
     /// Flows to score in one batch.
     #[arg(long, default_value_t = 8192)]
     rows: usize,
+}
+
+/// Options of `score`: passed unchanged to `flowxai-score`.
+#[derive(clap::Args, Debug)]
+struct ScoreArgs {
+    /// `--engine`, `--model`, `--input`, `--output`, `--proba`, `--explain K`, … (see `--help`).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
+}
+
+/// Runs `flowxai-score` in the `scale` profile (the one the scale-out tests and benches use, so
+/// DataFusion is compiled once).
+fn score(args: &ScoreArgs) -> anyhow::Result<()> {
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args([
+            "run",
+            "--quiet",
+            "--profile",
+            "scale",
+            "-p",
+            "flowxai-ballista",
+        ])
+        .args(["--bin", "flowxai-score", "--"])
+        .args(&args.args)
+        .status()?;
+    if !status.success() {
+        anyhow::bail!("flowxai-score failed ({status})");
+    }
+    Ok(())
 }
 
 fn serve_probe(args: &ServeProbeArgs) -> anyhow::Result<()> {
@@ -93,21 +130,23 @@ impl std::fmt::Display for Device {
     }
 }
 
-/// The device a run actually uses. This build has no CUDA training backend yet (the `cuda`
-/// feature of mlp-core is reserved for it), so `auto` says so in one line and uses the CPU.
-pub fn resolve_device(requested: Device) -> anyhow::Result<Device> {
-    match requested {
-        Device::Cpu => Ok(Device::Cpu),
-        Device::Auto => {
-            eprintln!(
-                "device: cpu (this build has no CUDA backend; --device auto falls back to the CPU)"
-            );
-            Ok(Device::Cpu)
-        }
-        Device::Cuda => anyhow::bail!(
-            "--device cuda: this build has no CUDA backend; use --device cpu or --device auto"
-        ),
-    }
+/// The training backend for `--device` and the name reports show (`cpu`, `cuda (…)`).
+///
+/// `auto` uses CUDA when this build has the `cuda` feature, the driver loads and a context
+/// opens, else the CPU, saying why in one line; `cuda` is an error when CUDA is not usable.
+/// Never a panic (`mlp_core::backend::select`).
+pub fn resolve_device(requested: Device) -> anyhow::Result<(Box<dyn Backend>, String)> {
+    let device = match requested {
+        Device::Auto => mlp_core::backend::Device::Auto,
+        Device::Cpu => mlp_core::backend::Device::Cpu,
+        Device::Cuda => mlp_core::backend::Device::Cuda,
+    };
+    let (backend, message) = mlp_core::backend::select(device).map_err(|e| {
+        anyhow::anyhow!("--device {requested}: {e}; use --device cpu or --device auto")
+    })?;
+    eprintln!("{message}");
+    let name = backend.name();
+    Ok((backend, name))
 }
 
 /// "CPU model, N threads available", for reports.
@@ -135,6 +174,7 @@ fn main() {
         Command::Explain(args) => models::explain(&args),
         Command::Synth(args) => models::synth(&args),
         Command::Bench(args) => bench::run(&args),
+        Command::Score(args) => score(&args),
         Command::ServeProbe(args) => serve_probe(&args),
     };
     if let Err(e) = result {

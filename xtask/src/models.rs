@@ -12,7 +12,7 @@ use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
 use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions};
 use flowxai::mlp_core::MlpParams;
 use flowxai::preprocess::Preset;
-use flowxai::quant::{DynamicQuantParams, StaticQuantParams, WeightGranularity};
+use flowxai::quant::{ActivationRange, DynamicQuantParams, StaticQuantParams, WeightGranularity};
 use flowxai::report::figures::{self, ClassChoice, Format};
 use flowxai::report::metrics::ConfusionMatrix;
 use flowxai::rf_baseline::linfa::traits::Fit;
@@ -115,10 +115,14 @@ pub struct TrainArgs {
     /// Seed of the split, sampling and training.
     #[arg(long, default_value_t = 42)]
     pub seed: u64,
+    /// Where MLPs train: `auto` (GPU when a CUDA build finds one, else CPU), `cpu` or `cuda`.
+    #[arg(long, value_enum, default_value_t = crate::Device::Auto)]
+    pub device: crate::Device,
 }
 
 /// Fit a bundle on a stratified 70/15/15 split and report its test metrics.
 pub fn train(args: &TrainArgs) -> Result<()> {
+    let (backend, _) = crate::resolve_device(args.device)?;
     let mut frame = load_frame(&args.input)?.task_rows();
     let level = args.level.label_level();
     if let Some(cap) = args.cap_per_class {
@@ -162,7 +166,8 @@ pub fn train(args: &TrainArgs) -> Result<()> {
             .max_epochs(args.epochs)
             .seed(args.seed)
             .check()?
-            .fit(
+            .fit_on(
+                backend.as_ref(),
                 x_train.view(),
                 y_train.view(),
                 Some((x_valid.view(), y_valid.view())),
@@ -177,6 +182,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         ModelKind::Int8Dynamic => BundleModel::Int8(
             DynamicQuantParams::new()
                 .weight_granularity(WeightGranularity::PerChannel)
+                .activation_range(ActivationRange::PerRow)
                 .check()?
                 .quantize(fit_mlp(MlpParams::optimized())?.layers())?,
         ),

@@ -50,6 +50,9 @@ pub enum MlpError {
     /// The JSON config could not be parsed or written.
     #[error("config json: {0}")]
     Json(#[from] serde_json::Error),
+    /// A compute backend could not be set up or a device operation failed.
+    #[error("backend: {0}")]
+    Backend(#[from] crate::backend::BackendError),
     /// Reading or writing a file failed.
     #[error("{path}: {source}")]
     Io {

@@ -1,7 +1,7 @@
 //! Save/load: safetensors with PyTorch `state_dict` names (`net.{i}.weight`, …,
 //! `net.{i}.num_batches_tracked` as int64 scalars) plus a JSON config, so
 //! `torch.nn.Sequential(...).load_state_dict(...)` (with the model as attribute `net`) reads
-//! the weights, and [`load`] rebuilds a servable model.
+//! the weights, and [`FittedMlp::load`] rebuilds a servable model.
 use crate::error::{MlpError, Result};
 use crate::network::{Architecture, Network};
 use crate::train::{EpochRecord, FittedMlp};

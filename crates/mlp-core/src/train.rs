@@ -1,9 +1,8 @@
 //! The training loop: shuffling, batching, optimizer and schedule, early stopping, history.
-use crate::cpu::{self, AdamStep};
-use crate::engine::{self, MaskSource, Workspace};
+use crate::backend::{Backend, CpuBackend, TrainHyper, TrainerSetup};
 use crate::error::{MlpError, Result};
 use crate::inference::ServingMlp;
-use crate::network::{Architecture, Network, ParamKind};
+use crate::network::{Architecture, Network};
 use crate::params::{MlpValidParams, Optimizer, StopMetric};
 use ndarray::{ArrayView1, ArrayView2, Axis};
 use rand::seq::SliceRandom;
@@ -252,6 +251,21 @@ impl MlpValidParams {
         validation: Option<(ArrayView2<f32>, ArrayView1<usize>)>,
         n_classes: Option<usize>,
     ) -> Result<FittedMlp> {
+        self.fit_on(&CpuBackend, x_train, y_train, validation, n_classes)
+    }
+
+    /// [`MlpValidParams::fit`] with the training epochs run by `backend` (see
+    /// [`crate::backend::select`]). Shuffling, validation and early stopping stay on the host;
+    /// on CUDA only per-step metrics and, once per epoch, the parameters come back.
+    /// The CPU backend gives exactly `fit`'s model; CUDA draws other dropout masks (Philox).
+    pub fn fit_on(
+        &self,
+        backend: &dyn Backend,
+        x_train: ArrayView2<f32>,
+        y_train: ArrayView1<usize>,
+        validation: Option<(ArrayView2<f32>, ArrayView1<usize>)>,
+        n_classes: Option<usize>,
+    ) -> Result<FittedMlp> {
         if x_train.nrows() < 2 {
             return Err(MlpError::Shape("need at least 2 training rows".into()));
         }
@@ -273,7 +287,7 @@ impl MlpValidParams {
             hidden: self.hidden.clone(),
             n_classes: k,
         };
-        let mut net = Network::new(arch, self.init, &mut rng)?;
+        let net = Network::new(arch, self.init, &mut rng)?;
 
         // Training rows and validation set.
         let (train_idx, val_owned) = match (&validation, self.early_stopping) {
@@ -296,22 +310,8 @@ impl MlpValidParams {
         let cw = self.class_weights.resolve(&counts)?;
 
         let batch = self.batch_size.min(n);
-        let has_bn = self.hidden.iter().any(|h| h.batch_norm);
         let steps_per_epoch = n.div_ceil(batch);
         let total_steps = steps_per_epoch * self.max_epochs;
-        let mut ws = Workspace::new(&net, batch);
-        let nf = x_train.ncols();
-        let mut xb = vec![0.0f32; batch * nf];
-        let mut yb = vec![0usize; batch];
-        let mut wb = vec![0.0f32; batch];
-        let mut m = vec![0.0f32; net.params.len()];
-        let mut v = vec![0.0f32; net.params.len()];
-        let weight_ranges: Vec<std::ops::Range<usize>> = net
-            .layout
-            .iter()
-            .filter(|e| e.kind == ParamKind::Weight)
-            .map(|e| e.range())
-            .collect();
         let (beta1, beta2, eps, wd, alpha, sklearn) = match self.optimizer {
             Optimizer::AdamW {
                 beta1,
@@ -326,6 +326,25 @@ impl MlpValidParams {
                 alpha,
             } => (beta1, beta2, eps, 0.0, alpha, true),
         };
+        let mut trainer = backend.trainer(TrainerSetup {
+            network: net,
+            x: x_train.reborrow(),
+            y: y_train.reborrow(),
+            class_weights: &cw,
+            batch,
+            hyper: TrainHyper {
+                seed: self.seed,
+                schedule: self.schedule,
+                max_lr: self.lr,
+                beta1,
+                beta2,
+                eps,
+                weight_decay: wd,
+                alpha,
+                sklearn,
+                total_steps,
+            },
+        })?;
 
         let mut order = train_idx.clone();
         let mut history = Vec::new();
@@ -335,76 +354,16 @@ impl MlpValidParams {
         for epoch in 0..self.max_epochs {
             let t0 = Instant::now();
             order.shuffle(&mut rng);
-            let (mut loss_sum, mut weight_sum, mut correct, mut seen) =
-                (0.0f64, 0.0f64, 0usize, 0usize);
-            let mut lr_last = self.lr;
-            for chunk in order.chunks(batch) {
-                let rows = chunk.len();
-                // PyTorch's BatchNorm rejects a batch of one row in train mode: skip it.
-                if rows < 2 && has_bn {
-                    step += 1;
-                    continue;
-                }
-                for (r, &i) in chunk.iter().enumerate() {
-                    let dst = &mut xb[r * nf..(r + 1) * nf];
-                    let row = x_train.row(i);
-                    match row.as_slice() {
-                        Some(src) => dst.copy_from_slice(src),
-                        None => dst.iter_mut().zip(row.iter()).for_each(|(d, &s)| *d = s),
-                    }
-                    yb[r] = y_train[i];
-                    wb[r] = cw[y_train[i]];
-                }
-                let st = engine::train_step(
-                    &mut net,
-                    &mut ws,
-                    &xb[..rows * nf],
-                    &yb[..rows],
-                    &wb[..rows],
-                    MaskSource::Random {
-                        seed: self.seed,
-                        step: step as u64,
-                    },
-                    None,
-                );
-                if !(st.loss_sum / st.weight_sum.max(f64::MIN_POSITIVE)).is_finite() {
-                    return Err(MlpError::Diverged {
-                        epoch,
-                        loss: (st.loss_sum / st.weight_sum) as f32,
-                    });
-                }
-                loss_sum += st.loss_sum / st.weight_sum * rows as f64;
-                weight_sum += rows as f64;
-                correct += st.correct;
-                seen += rows;
-                if sklearn && alpha > 0.0 {
-                    // sklearn: loss += alpha/2·‖W‖²/batch ⇒ dW += alpha·W/batch.
-                    let s = (alpha / rows as f64) as f32;
-                    for r in &weight_ranges {
-                        for i in r.clone() {
-                            ws.grads[i] += s * net.params[i];
-                        }
-                    }
-                }
-                let (lr, b1) = self.schedule.at(step, total_steps, self.lr, beta1);
-                lr_last = lr;
-                cpu::adam_step(
-                    &mut net.params,
-                    &ws.grads,
-                    &mut m,
-                    &mut v,
-                    AdamStep {
-                        lr,
-                        beta1: b1,
-                        beta2,
-                        eps,
-                        weight_decay: wd,
-                        t: step as u64 + 1,
-                        sklearn_form: sklearn,
-                    },
-                );
-                step += 1;
-            }
+            let stats = trainer.run_epoch(epoch, &order, step)?;
+            step = stats.next_step;
+            let (loss_sum, weight_sum, correct, seen, lr_last) = (
+                stats.loss_sum,
+                stats.rows as f64,
+                stats.correct,
+                stats.rows,
+                stats.lr_last,
+            );
+            let net = trainer.network()?;
             let serving = ServingMlp::new(net.fold())?;
             let (val_loss, val_acc) = match &val {
                 Some((xv, yv)) => {
@@ -443,9 +402,11 @@ impl MlpValidParams {
             }
         }
         let best_epoch = best.as_ref().map(|b| b.1);
-        if let Some((_, _, b)) = best {
-            net = b;
-        }
+        let net = match best {
+            Some((_, _, b)) => b,
+            None => trainer.network()?,
+        };
+        drop(trainer);
         let mut fitted = FittedMlp::from_network(net)?;
         fitted.history = history;
         fitted.best_epoch = best_epoch;

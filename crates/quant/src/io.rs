@@ -2,8 +2,11 @@
 //!
 //! Tensors per layer `i`: `layers.{i}.weight` (I8 `[out, in]`), `layers.{i}.weight_scale`
 //! (F32 `[1]` per-tensor or `[out]` per-channel), `layers.{i}.bias` (F32 `[out]`) and, for
-//! static models, `layers.{i}.input_scale` (F32 `[1]`) and `layers.{i}.input_zero_point` (I32 `[1]`).
-//! The header metadata holds `format`, `scheme`, `granularity` and `activations` (JSON).
+//! static models, `layers.{i}.input_scale` (F32 `[1]`) and `layers.{i}.input_zero_point` (I32 `[1]`),
+//! or for a first layer quantized per feature F32 `[in]` / I32 `[in]` (its `weight` then holds
+//! the int8 weights with those input scales folded in).
+//! The header metadata holds `format`, `scheme`, `granularity`, `activation_range` (absent in
+//! older files: per batch) and `activations` (JSON).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,7 +15,7 @@ use mlp_core::inference::Activation;
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::kernels::{KernelKind, PackedWeights};
-use crate::model::{QuantLayer, QuantMlp, QuantScheme, WeightGranularity};
+use crate::model::{ActivationRange, QuantLayer, QuantMlp, QuantScheme, WeightGranularity};
 use crate::qparams::QParams;
 use crate::QuantError;
 
@@ -35,6 +38,11 @@ struct MetaHeader {
     format: String,
     scheme: QuantScheme,
     granularity: WeightGranularity,
+    #[serde(default)]
+    activation_range: ActivationRange,
+    /// Static: the first layer's input has one scale and zero point per feature.
+    #[serde(default)]
+    input_per_feature: bool,
     activations: Vec<Activation>,
 }
 
@@ -62,6 +70,22 @@ impl QuantMlp {
                 vec![n],
                 f32_bytes(&l.bias),
             ));
+            if let Some(f) = &l.feature_qparams {
+                let scales: Vec<f32> = f.iter().map(|q| q.scale).collect();
+                let zps: Vec<u8> = f.iter().flat_map(|q| q.zero_point.to_le_bytes()).collect();
+                owned.push((
+                    format!("layers.{i}.input_scale"),
+                    Dtype::F32,
+                    vec![f.len()],
+                    f32_bytes(&scales),
+                ));
+                owned.push((
+                    format!("layers.{i}.input_zero_point"),
+                    Dtype::I32,
+                    vec![f.len()],
+                    zps,
+                ));
+            }
             if let Some(qp) = l.input_qparams {
                 owned.push((
                     format!("layers.{i}.input_scale"),
@@ -93,6 +117,8 @@ impl QuantMlp {
             format: FORMAT.to_string(),
             scheme: self.scheme,
             granularity: self.granularity,
+            activation_range: self.act_range,
+            input_per_feature: self.layers[0].feature_qparams.is_some(),
             activations: acts,
         };
         let meta = HashMap::from([(
@@ -118,6 +144,7 @@ impl QuantMlp {
             return Err(QuantError::Format(format!("format is not {FORMAT}")));
         }
         let (scheme, granularity, acts) = (header.scheme, header.granularity, header.activations);
+        let (act_range, per_feature) = (header.activation_range, header.input_per_feature);
         let st = SafeTensors::deserialize(bytes).map_err(fmt_err)?;
         let tensor = |name: String, dtype: Dtype| {
             let t = st
@@ -176,37 +203,51 @@ impl QuantMlp {
                 )));
             }
             let input_qparams = match scheme {
-                QuantScheme::Dynamic => None,
+                QuantScheme::Dynamic => Vec::new(),
                 QuantScheme::Static => {
                     let (_, s) = tensor(format!("layers.{i}.input_scale"), Dtype::F32)?;
                     let (_, z) = tensor(format!("layers.{i}.input_zero_point"), Dtype::I32)?;
                     let s = f32s(&s);
-                    let (scale, zp) = match (s.as_slice(), z.len()) {
-                        (&[scale], 4) => (scale, i32::from_le_bytes([z[0], z[1], z[2], z[3]])),
-                        _ => {
-                            return Err(QuantError::Format(format!(
-                                "layers.{i}: bad input scale/zero point"
-                            )))
-                        }
-                    };
-                    if !(scale.is_finite() && scale > 0.0 && (0..=127).contains(&zp)) {
+                    // One pair for the layer, or (first layer only) one per input feature.
+                    let expected = if i == 0 && per_feature { k } else { 1 };
+                    if s.len() != expected || z.len() != 4 * s.len() {
                         return Err(QuantError::Format(format!(
-                            "layers.{i}: input scale {scale}, zero point {zp}"
+                            "layers.{i}: bad input scale/zero point"
                         )));
                     }
-                    Some(QParams {
-                        scale,
-                        zero_point: zp,
-                    })
+                    let mut qps = Vec::with_capacity(s.len());
+                    for (&scale, zb) in s.iter().zip(z.chunks_exact(4)) {
+                        let zp = i32::from_le_bytes([zb[0], zb[1], zb[2], zb[3]]);
+                        if !(scale.is_finite() && scale > 0.0 && (0..=127).contains(&zp)) {
+                            return Err(QuantError::Format(format!(
+                                "layers.{i}: input scale {scale}, zero point {zp}"
+                            )));
+                        }
+                        qps.push(QParams {
+                            scale,
+                            zero_point: zp,
+                        });
+                    }
+                    qps
                 }
             };
-            layers.push(QuantLayer {
+            let mut layer = QuantLayer {
                 weights: PackedWeights::pack(&w, n, k)?,
                 weight_scales,
                 bias,
                 activation,
-                input_qparams,
-            });
+                input_qparams: None,
+                feature_qparams: None,
+                feature_offsets: Vec::new(),
+                feature_inv: Vec::new(),
+                feature_zp: Vec::new(),
+            };
+            if i == 0 && per_feature && scheme == QuantScheme::Static {
+                layer.set_feature_qparams(input_qparams);
+            } else {
+                layer.input_qparams = input_qparams.first().copied();
+            }
+            layers.push(layer);
         }
         if layers.is_empty() {
             return Err(QuantError::Format("no layers".into()));
@@ -215,6 +256,7 @@ impl QuantMlp {
             layers,
             scheme,
             granularity,
+            act_range,
             kernel: KernelKind::detect(),
         })
     }

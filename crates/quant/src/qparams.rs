@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// Smallest activation scale fbgemm allows (`SMALL_SCALE_THRESHOLD` in PyTorch's `QuantUtils.h`).
-const SMALL_SCALE_THRESHOLD: f64 = 6.1e-5;
+pub(crate) const SMALL_SCALE_THRESHOLD: f64 = 6.1e-5;
 /// Activation range: unsigned 8-bit reduced to 7 bits (`reduce_range=True`, fbgemm's default).
 pub const ACT_QMIN: i32 = 0;
 /// See [`ACT_QMIN`].

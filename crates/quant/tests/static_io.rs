@@ -2,8 +2,8 @@
 use mlp_core::inference::{Activation, DenseLayer};
 use ndarray::{s, Array1, Array2};
 use quant::{
-    fp32_logits, DynamicQuantParams, KernelKind, Observer, QuantError, QuantMlp, QuantScheme,
-    Scratch, StaticQuantParams, WeightGranularity,
+    fp32_logits, ActivationRange, DynamicQuantParams, InputGranularity, KernelKind, Observer,
+    QuantError, QuantMlp, QuantScheme, Scratch, StaticQuantParams, WeightGranularity,
 };
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
@@ -113,7 +113,16 @@ fn outputs_identical_on_every_kernel_and_thread_count() {
             .weight_granularity(WeightGranularity::PerChannel)
             .quantize(&layers)
             .unwrap(),
+        DynamicQuantParams::new()
+            .weight_granularity(WeightGranularity::PerChannel)
+            .activation_range(ActivationRange::PerRow)
+            .quantize(&layers)
+            .unwrap(),
         StaticQuantParams::new()
+            .calibrate(&layers, calib.view())
+            .unwrap(),
+        StaticQuantParams::new()
+            .input_granularity(InputGranularity::PerTensor)
             .calibrate(&layers, calib.view())
             .unwrap(),
     ];
@@ -168,8 +177,17 @@ fn save_load_roundtrip_and_size() {
     let dir = tempfile::tempdir().unwrap();
     for model in [
         DynamicQuantParams::new().quantize(&layers).unwrap(),
+        DynamicQuantParams::new()
+            .activation_range(ActivationRange::PerRow)
+            .quantize(&layers)
+            .unwrap(),
         StaticQuantParams::new()
             .observer(Observer::Percentile(99.9))
+            .calibrate(&layers, calib.view())
+            .unwrap(),
+        StaticQuantParams::new()
+            .observer(Observer::Percentile(99.9))
+            .input_granularity(InputGranularity::PerTensor)
             .calibrate(&layers, calib.view())
             .unwrap(),
     ] {
@@ -181,6 +199,12 @@ fn save_load_roundtrip_and_size() {
             model.logits(x.view()).unwrap()
         );
         assert_eq!(loaded.input_qparams(), model.input_qparams());
+        assert_eq!(
+            loaded.input_feature_qparams(),
+            model.input_feature_qparams()
+        );
+        assert_eq!(loaded.activation_range(), model.activation_range());
+        assert_eq!(loaded.to_bytes().unwrap(), model.to_bytes().unwrap());
         let size = model.size_report();
         let params: usize = layers.iter().map(|l| l.weight.len() + l.bias.len()).sum();
         assert_eq!(size.fp32_bytes, 4 * params);
@@ -238,4 +262,138 @@ fn bad_models_and_inputs_are_errors() {
         .calibrate(&layers, Array2::zeros((0, 4)).view())
         .is_err());
     assert!(DynamicQuantParams::new().quantize(&[]).is_err());
+}
+
+/// Logits of `x` computed in consecutive chunks of the given sizes (cycled).
+fn logits_in_chunks(model: &QuantMlp, x: &Array2<f32>, sizes: &[usize]) -> Array2<f32> {
+    let mut out = Array2::zeros((x.nrows(), model.n_outputs()));
+    let (mut at, mut i) = (0, 0);
+    while at < x.nrows() {
+        let end = (at + sizes[i % sizes.len()]).min(x.nrows());
+        let part = model.logits(x.slice(s![at..end, ..])).unwrap();
+        out.slice_mut(s![at..end, ..]).assign(&part);
+        (at, i) = (end, i + 1);
+    }
+    out
+}
+
+#[test]
+fn per_row_and_static_predictions_do_not_depend_on_the_batch() {
+    let layers = random_mlp(&DIMS, 11);
+    let mut x = inputs(700, 76, 12);
+    // One heavy-tailed flow: with a per-batch range it coarsens every other row of its batch.
+    x.row_mut(3).mapv_inplace(|v| 40.0 * v);
+    let calib = inputs(300, 76, 13);
+    let per_row = DynamicQuantParams::new()
+        .weight_granularity(WeightGranularity::PerChannel)
+        .activation_range(ActivationRange::PerRow)
+        .quantize(&layers)
+        .unwrap();
+    let stat = StaticQuantParams::new()
+        .calibrate(&layers, calib.view())
+        .unwrap();
+    let per_batch = DynamicQuantParams::new()
+        .weight_granularity(WeightGranularity::PerChannel)
+        .quantize(&layers)
+        .unwrap();
+    for model in [&per_row, &stat] {
+        let whole = model.logits(x.view()).unwrap();
+        for sizes in [&[1][..], &[7, 300, 1, 64], &[97, 5]] {
+            assert_eq!(logits_in_chunks(model, &x, sizes), whole, "{sizes:?}");
+        }
+    }
+    let whole = per_batch.logits(x.view()).unwrap();
+    assert_ne!(logits_in_chunks(&per_batch, &x, &[1]), whole);
+    // And the outlier no longer costs the other rows their precision.
+    let fp32 = fp32_logits(&layers, x.view()).unwrap();
+    let rest = |a: &Array2<f32>| a.slice(s![4.., ..]).to_owned();
+    let (e_row, e_batch) = (
+        rel_err(&rest(&per_row.logits(x.view()).unwrap()), &rest(&fp32)),
+        rel_err(&rest(&whole), &rest(&fp32)),
+    );
+    eprintln!("rel err without the outlier row: per-row {e_row:.4}, per-batch {e_batch:.4}");
+    assert!(e_row < 0.5 * e_batch, "{e_row} {e_batch}");
+}
+
+#[test]
+fn per_feature_input_handles_features_of_different_spread() {
+    // Features whose spreads differ by 10⁴ (like flow durations beside flag counts): one shared
+    // input range leaves the narrow features nothing; per-feature ranges keep them.
+    let layers = random_mlp(&DIMS, 14);
+    let spread: Vec<f32> = (0..76)
+        .map(|j| 10f32.powf(-2.0 + 4.0 * j as f32 / 75.0))
+        .collect();
+    let scaled = |m: usize, seed: u64| {
+        let mut x = inputs(m, 76, seed);
+        for mut row in x.rows_mut() {
+            row.iter_mut().zip(&spread).for_each(|(v, s)| *v *= s);
+        }
+        x
+    };
+    let (calib, x) = (scaled(1000, 15), scaled(400, 16));
+    // Fold the spread out of the fp32 model so that every feature matters equally.
+    let mut layers = layers;
+    for (mut col, s) in layers[0].weight.columns_mut().into_iter().zip(&spread) {
+        col.mapv_inplace(|w| w / s);
+    }
+    let fp32 = fp32_logits(&layers, x.view()).unwrap();
+    let mut errs = Vec::new();
+    for gran in [InputGranularity::PerFeature, InputGranularity::PerTensor] {
+        let model = StaticQuantParams::new()
+            .observer(Observer::MinMax)
+            .input_granularity(gran)
+            .calibrate(&layers, calib.view())
+            .unwrap();
+        assert_eq!(
+            model.input_feature_qparams().map(|f| f.len()),
+            (gran == InputGranularity::PerFeature).then_some(76)
+        );
+        // What the int8 model multiplies by is still W (input scales divided back out).
+        let deq = model.dequantized_weight(0).unwrap();
+        for (dr, wr) in deq.rows().into_iter().zip(layers[0].weight.rows()) {
+            let amax = wr.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+            for (d, w) in dr.iter().zip(wr) {
+                // Per-tensor: one rounding step of the row's scale; per-feature: the step of
+                // the folded row, mapped back through the feature's scale (much finer for the
+                // wide features, coarser only where the feature barely moves the output).
+                if gran == InputGranularity::PerTensor {
+                    assert!((d - w).abs() <= amax / 255.0 * 1.001, "{d} {w}");
+                }
+            }
+        }
+        let e = rel_err(&model.logits(x.view()).unwrap(), &fp32);
+        eprintln!("{gran:?}: rel err {e:.4}");
+        errs.push(e);
+    }
+    assert!(errs[0] < 0.05 && errs[0] < 0.25 * errs[1], "{errs:?}");
+}
+
+#[test]
+fn files_without_the_new_header_fields_load_as_before() {
+    // Files written before per-row ranges and per-feature inputs existed lack
+    // `activation_range` and `input_per_feature`: they must load as per-batch / per-tensor.
+    let layers = random_mlp(&[6, 5, 3], 17);
+    let model = DynamicQuantParams::new().quantize(&layers).unwrap();
+    let bytes = model.to_bytes().unwrap();
+    let mut old = bytes.clone();
+    for field in [
+        r#"\"activation_range\":\"PerBatch\","#,
+        r#"\"input_per_feature\":false,"#,
+    ] {
+        let at = bytes
+            .windows(field.len())
+            .position(|w| w == field.as_bytes())
+            .expect("field in header");
+        // Same length, so the tensor offsets stay valid: blanks inside the metadata JSON string.
+        old[at..at + field.len()].fill(b' ');
+    }
+    assert_ne!(old, bytes);
+    let loaded = QuantMlp::from_bytes(&old).unwrap();
+    assert_eq!(loaded.activation_range(), ActivationRange::PerBatch);
+    assert_eq!(loaded.input_feature_qparams(), None);
+    let x = inputs(20, 6, 18);
+    assert_eq!(
+        loaded.logits(x.view()).unwrap(),
+        model.logits(x.view()).unwrap()
+    );
 }

@@ -1,7 +1,7 @@
 //! Dynamic int8 against PyTorch `quantize_dynamic` (fixture: fixtures/gen_torch_dynamic.py).
 use mlp_core::inference::{Activation, DenseLayer};
 use ndarray::{Array1, Array2};
-use quant::{DynamicQuantParams, KernelKind, WeightGranularity};
+use quant::{ActivationRange, DynamicQuantParams, KernelKind, WeightGranularity};
 use serde_json::Value;
 
 fn matrix(v: &Value) -> Array2<f32> {
@@ -116,4 +116,32 @@ fn dynamic_range_is_per_batch_like_pytorch() {
             &batch.slice(ndarray::s![..expected.nrows(), ..]).to_owned()
         ) > 1e-4
     );
+}
+
+#[test]
+fn per_row_range_equals_pytorch_run_one_flow_at_a_time() {
+    // `ActivationRange::PerRow` on the whole batch must give what PyTorch's `quantize_dynamic`
+    // model gives when each flow is its own batch (fixture: the first rows, one call each).
+    let (v, layers) = fixture();
+    let x = matrix(&v["x"]);
+    let expected = matrix(&v["dynamic_per_tensor_single_rows"]);
+    let batch_range = DynamicQuantParams::new()
+        .quantize(&layers)
+        .unwrap()
+        .logits(x.view())
+        .unwrap();
+    let head = |a: &Array2<f32>| a.slice(ndarray::s![..expected.nrows(), ..]).to_owned();
+    for kind in KernelKind::available() {
+        let model = DynamicQuantParams::new()
+            .activation_range(ActivationRange::PerRow)
+            .kernel(kind)
+            .quantize(&layers)
+            .unwrap();
+        assert_eq!(model.activation_range(), ActivationRange::PerRow);
+        let got = model.logits(x.view()).unwrap();
+        let d = max_abs_diff(&head(&got), &expected);
+        assert!(d < 1e-6, "{kind:?}: {d}");
+        // The per-batch model gives other numbers on the same rows (the check can fail).
+        assert!(max_abs_diff(&head(&batch_range), &expected) > 1e-4);
+    }
 }

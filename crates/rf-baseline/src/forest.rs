@@ -14,8 +14,13 @@ use crate::RfError;
 
 /// Format tag written into every saved model.
 const FORMAT: &str = "flowxai-rf-baseline/1";
-/// Rows per rayon task in batch inference.
-const ROW_BLOCK: usize = 256;
+/// Rows per rayon task in batch inference. Trees are the inner loop over a block, so a tree's
+/// nodes are fetched from memory once per block and then hit cache for the block's other rows;
+/// the block's rows (≈ 300 B each) and outputs stay in L2/L3 meanwhile.
+const ROW_BLOCK: usize = 8192;
+/// Leaf code flag: the leaf's distribution is one class with probability exactly 1 (the usual
+/// case for fully grown trees), stored in the low bits; the leaf needs no table lookup.
+const PURE_LEAF: u32 = 1 << 31;
 /// Rows walked through one tree at once (independent loads hide memory latency); a lane that
 /// reaches a leaf takes the block's next row, so no lane idles while others finish deep paths.
 const LANES: usize = 16;
@@ -54,7 +59,8 @@ impl Word for u64 {
 /// * Internal: `threshold`; `word` = `far << (fb + 1) | adjacent_is_left << fb | feature`, where
 ///   `far` is the other child's index relative to the tree's root.
 /// * Leaf: `word`'s low `fb` bits are all ones (never a feature index); `threshold` holds the
-///   absolute `leaf_values` row as raw bits.
+///   leaf code as raw bits: [`PURE_LEAF`]` | class` for a one-class leaf, else the row of the
+///   forest's table of mixed leaf distributions.
 #[derive(Debug, Clone, Copy)]
 #[repr(C)]
 struct Node<W> {
@@ -119,11 +125,22 @@ fn reorder_hot_first(t: &Tree, ti: usize) -> Result<Reordered, RfError> {
     Ok(order)
 }
 
+/// The class of a leaf distribution that is exactly 1 for one class and ±0 elsewhere. Adding such
+/// a row to a non-negative sum changes only that class's entry, so a one-class leaf can be
+/// stored as its class.
+fn one_class(d: &[f32]) -> Option<usize> {
+    let k = d.iter().position(|&v| v == 1.0)?;
+    d.iter()
+        .enumerate()
+        .all(|(j, &v)| j == k || v == 0.0)
+        .then_some(k)
+}
+
 /// Pack re-ordered trees into words of type `W`; `None` if an offset does not fit.
 fn pack<W: Word>(
     trees: &[Tree],
     orders: &[Reordered],
-    leaf_bases: &[usize],
+    leaf_codes: &[Vec<u32>],
     feature_bits: u32,
 ) -> Option<Vec<Node<W>>> {
     let offset_bits = W::BITS.checked_sub(feature_bits + 1)?;
@@ -135,11 +152,11 @@ fn pack<W: Word>(
     }
     let marker = (1u64 << feature_bits) - 1;
     let mut out = Vec::with_capacity(orders.iter().map(Vec::len).sum());
-    for ((t, order), &leaf_base) in trees.iter().zip(orders).zip(leaf_bases) {
+    for ((t, order), codes) in trees.iter().zip(orders).zip(leaf_codes) {
         for &(n, far, adjacent_left) in order {
             out.push(match far {
                 None => Node {
-                    threshold: f32::from_bits((leaf_base + t.child_or_leaf[n] as usize) as u32),
+                    threshold: f32::from_bits(codes[t.child_or_leaf[n] as usize]),
                     word: W::from_u64(marker),
                 },
                 Some(far) => Node {
@@ -191,7 +208,8 @@ pub struct RandomForest {
     /// Bits of a node word holding the feature index (all ones = leaf).
     feature_bits: u32,
     roots: Vec<usize>,
-    leaf_values: Vec<f32>,
+    /// `[mixed leaves × n_classes]`: distributions of the leaves that are not one-class.
+    mixed_leaves: Vec<f32>,
 }
 
 #[derive(Serialize)]
@@ -284,13 +302,16 @@ impl RandomForest {
         if classes.len() != n_classes || n_classes == 0 {
             return Err(invalid("class names length ≠ n_classes".into()));
         }
+        if n_classes >= PURE_LEAF as usize {
+            return Err(invalid(format!("{n_classes} classes (at most 2^31 - 1)")));
+        }
         if trees.is_empty() {
             return Err(invalid("no trees".into()));
         }
         let mut roots = Vec::with_capacity(trees.len());
-        let mut leaf_bases = Vec::with_capacity(trees.len());
+        let mut leaf_codes = Vec::with_capacity(trees.len());
         let mut orders = Vec::with_capacity(trees.len());
-        let mut leaf_values = Vec::new();
+        let mut mixed_leaves = Vec::new();
         let mut total_nodes = 0usize;
         for (ti, t) in trees.iter().enumerate() {
             let nn = t.feature.len();
@@ -323,18 +344,29 @@ impl RandomForest {
             roots.push(total_nodes);
             total_nodes += order.len();
             orders.push(order);
-            leaf_bases.push(leaf_values.len() / n_classes);
-            leaf_values.extend_from_slice(&t.leaf_values);
-        }
-        if leaf_values.len() / n_classes > u32::MAX as usize {
-            return Err(invalid("more than 2^32 leaves".into()));
+            let codes = t
+                .leaf_values
+                .chunks(n_classes)
+                .map(|d| match one_class(d) {
+                    Some(k) => PURE_LEAF | k as u32,
+                    None => {
+                        let row = (mixed_leaves.len() / n_classes) as u32;
+                        mixed_leaves.extend_from_slice(d);
+                        row
+                    }
+                })
+                .collect();
+            leaf_codes.push(codes);
+            if mixed_leaves.len() / n_classes >= PURE_LEAF as usize {
+                return Err(invalid("more than 2^31 mixed leaves".into()));
+            }
         }
         // Smallest width whose all-ones value is not a feature index.
         let feature_bits = usize::BITS - n_features.leading_zeros();
-        let nodes = match pack::<u32>(&trees, &orders, &leaf_bases, feature_bits) {
+        let nodes = match pack::<u32>(&trees, &orders, &leaf_codes, feature_bits) {
             Some(v) => Nodes::Narrow(v),
             None => Nodes::Wide(
-                pack::<u64>(&trees, &orders, &leaf_bases, feature_bits)
+                pack::<u64>(&trees, &orders, &leaf_codes, feature_bits)
                     .ok_or_else(|| invalid("trees too large to index".into()))?,
             ),
         };
@@ -350,7 +382,7 @@ impl RandomForest {
             nodes,
             feature_bits,
             roots,
-            leaf_values,
+            mixed_leaves,
         })
     }
 
@@ -482,11 +514,17 @@ impl RandomForest {
                     let f = w & marker;
                     let row = lane_row[k];
                     if f == marker {
-                        let leaf = nd.threshold.to_bits() as usize;
-                        let src = &self.leaf_values[leaf * nc..(leaf + 1) * nc];
+                        let code = nd.threshold.to_bits();
                         let dst = &mut out[row * nc..(row + 1) * nc];
-                        for (d, s) in dst.iter_mut().zip(src) {
-                            *d += *s;
+                        if code & PURE_LEAF != 0 {
+                            // Adding the one-hot row would add exact zeros elsewhere: same bits.
+                            dst[(code & !PURE_LEAF) as usize] += 1.0;
+                        } else {
+                            let leaf = code as usize;
+                            let src = &self.mixed_leaves[leaf * nc..(leaf + 1) * nc];
+                            for (d, s) in dst.iter_mut().zip(src) {
+                                *d += *s;
+                            }
                         }
                         if started < rows {
                             lane_row[k] = started;
@@ -714,8 +752,9 @@ mod tests {
     use linfa::Dataset;
     use ndarray::Array2;
 
-    /// The 16-byte fallback layout (used when a tree has too many nodes for 32-bit words) gives
-    /// the same bits as the 8-byte one.
+    /// The 16-byte fallback layout (used when a tree has too many nodes for 32-bit words), with
+    /// every leaf read from the mixed-leaf table, gives the same bits as the 8-byte layout with
+    /// one-class leaves coded inline.
     #[test]
     fn wide_nodes_match_narrow_nodes() {
         let x = Array2::from_shape_fn((300, 3), |(i, j)| ((i * 7 + j * 13) % 17) as f32 - 8.0);
@@ -733,17 +772,26 @@ mod tests {
             .enumerate()
             .map(|(ti, t)| reorder_hot_first(t, ti).unwrap())
             .collect();
-        let mut leaf_bases = vec![0];
+        // Only mixed leaves: every leaf through the table.
+        let mut leaf_codes = Vec::new();
+        let mut mixed = Vec::new();
         for t in &forest.trees {
-            leaf_bases.push(leaf_bases.last().unwrap() + t.leaf_values.len() / forest.n_classes);
+            let nc = forest.n_classes;
+            leaf_codes.push(
+                (0..t.leaf_values.len() / nc)
+                    .map(|r| (mixed.len() / nc + r) as u32)
+                    .collect::<Vec<_>>(),
+            );
+            mixed.extend_from_slice(&t.leaf_values);
         }
-        let wide = pack::<u64>(&forest.trees, &orders, &leaf_bases, forest.feature_bits).unwrap();
+        let wide = pack::<u64>(&forest.trees, &orders, &leaf_codes, forest.feature_bits).unwrap();
+        forest.mixed_leaves = mixed;
         forest.nodes = Nodes::Wide(wide);
         let got = forest.predict_proba(x.view());
         assert!(narrow
             .iter()
             .zip(got.iter())
             .all(|(a, b)| a.to_bits() == b.to_bits()));
-        assert!(pack::<u32>(&forest.trees, &orders, &leaf_bases, 31).is_none());
+        assert!(pack::<u32>(&forest.trees, &orders, &leaf_codes, 31).is_none());
     }
 }

@@ -12,8 +12,11 @@
 //! * Every node keeps its cover (training weight), every leaf its class distribution ([`Tree`],
 //!   flat per-node arrays); mean-decrease-impurity importances normalised like scikit-learn's.
 //! * Batch inference ([`RandomForest::predict_proba`]): the trees are packed into one 8-byte-node
-//!   array, each tree depth-first with the larger-cover child next to its parent; rows are split
-//!   into blocks over the rayon pool and walked sixteen at a time through each tree (branch-free child select); no per-row allocation, the per-row sum runs over trees in a fixed order.
+//!   array, each tree depth-first with the larger-cover child next to its parent, one-class leaves
+//!   (all leaves of fully grown trees) coded inline as their class; rows are split into
+//!   8192-row blocks over the rayon pool, and within a block every tree in turn walks the rows
+//!   sixteen at a time (branch-free child select), so a tree's nodes are fetched once per block;
+//!   no per-row allocation, the per-row sum runs over trees in a fixed order.
 //! * Save/load as JSON with deterministic bytes, validated on load.
 //! * [`fit_tree_figure`]: a shallow `linfa-trees` gini tree as plain data ([`TreeFigure`]) and
 //!   Graphviz DOT, for the thesis' tree figure and as a cross-check.

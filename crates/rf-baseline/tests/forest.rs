@@ -372,42 +372,69 @@ fn tiny_figure_has_known_split_and_dot() {
     assert!(fit_tree_figure(x.view(), &[0, 0, 1, 2], &names, &classes, 2).is_err());
 }
 
-/// The packed inference layout (8-byte nodes, hot child adjacent, 16 lanes with refill) must give
-/// exactly the bits of the plain per-tree walk summed in tree order, NaN rows included, for any
-/// row count (partial lane groups and blocks).
+/// The packed inference layout (8-byte nodes, hot child adjacent, one-class leaves coded inline,
+/// 8192-row blocks walked 16 lanes at a time with refill) must give exactly the bits of the plain
+/// per-tree walk summed in tree order (so also within 1e-6 and the same argmax), NaN rows
+/// included, for any row count (partial lane groups and blocks), for fully grown trees (every
+/// leaf one class) and for depth-limited ones (mixed leaves through the table).
 #[test]
 fn predict_proba_bits_equal_plain_tree_walk() {
     let (x, y) = random_data(600, 5, 4, 11);
-    let forest = RandomForest::params()
+    let grown = RandomForest::params()
         .n_trees(7)
         .seed(5)
-        .fit(&Dataset::new(x.clone(), y))
+        .fit(&Dataset::new(x.clone(), y.clone()))
         .unwrap();
-    assert!(forest.trees().iter().any(|t| t.depth() > 8));
-    let (mut probe, _) = random_data(1000, 5, 4, 12);
+    assert!(grown.trees().iter().any(|t| t.depth() > 8));
+    let shallow = RandomForest::params()
+        .n_trees(7)
+        .seed(5)
+        .max_depth(Some(3))
+        .fit(&Dataset::new(x, y))
+        .unwrap();
+    let is_one_class = |d: &[f32]| d.iter().filter(|&&v| v == 1.0).count() == 1;
+    let leaf_rows = |f: &RandomForest| -> Vec<Vec<f32>> {
+        f.trees()
+            .iter()
+            .flat_map(|t| {
+                t.leaf_values
+                    .chunks(4)
+                    .map(<[f32]>::to_vec)
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    assert!(leaf_rows(&grown).iter().all(|d| is_one_class(d)));
+    let shallow_leaves = leaf_rows(&shallow);
+    assert!(shallow_leaves.iter().any(|d| !is_one_class(d)));
+    assert!(shallow_leaves.iter().any(|d| is_one_class(d)));
+
+    let (mut probe, _) = random_data(20_000, 5, 4, 12);
     // NaN goes right; exact thresholds go left.
     probe[[3, 0]] = f32::NAN;
     probe[[4, 1]] = f32::NAN;
-    let t0 = &forest.trees()[0];
+    let t0 = &grown.trees()[0];
     probe[[5, t0.feature[0] as usize]] = t0.threshold[0];
-    let scale = 1.0 / forest.trees().len() as f32;
-    for rows in [1, 15, 17, 257, 1000] {
-        let part = probe.slice(ndarray::s![..rows, ..]);
-        let got = forest.predict_proba(part);
-        for (i, r) in part.rows().into_iter().enumerate() {
-            let mut want = vec![0f32; forest.n_classes()];
-            for t in forest.trees() {
-                let leaf = t.leaf_of(r.as_slice().unwrap());
-                for (w, v) in want.iter_mut().zip(t.leaf_distribution(leaf).unwrap()) {
-                    *w += *v;
+    for forest in [&grown, &shallow] {
+        let scale = 1.0 / forest.trees().len() as f32;
+        for rows in [1, 15, 17, 257, 8193, 20_000] {
+            let part = probe.slice(ndarray::s![..rows, ..]);
+            let got = forest.predict_proba(part);
+            for (i, r) in part.rows().into_iter().enumerate() {
+                let mut want = vec![0f32; forest.n_classes()];
+                for t in forest.trees() {
+                    let leaf = t.leaf_of(r.as_slice().unwrap());
+                    for (w, v) in want.iter_mut().zip(t.leaf_distribution(leaf).unwrap()) {
+                        *w += *v;
+                    }
                 }
-            }
-            for (j, w) in want.iter().enumerate() {
-                assert_eq!(
-                    got[[i, j]].to_bits(),
-                    (w * scale).to_bits(),
-                    "rows {rows}, row {i}, class {j}"
-                );
+                for (j, w) in want.iter().enumerate() {
+                    assert_eq!(
+                        got[[i, j]].to_bits(),
+                        (w * scale).to_bits(),
+                        "rows {rows}, row {i}, class {j}"
+                    );
+                }
             }
         }
     }

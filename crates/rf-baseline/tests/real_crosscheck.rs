@@ -1,6 +1,7 @@
 //! Cross-checks on the real balanced CIC-DDoS2019 sample (8,000 flows, 16 classes):
-//! our forest vs smartcore's forest and a fully grown linfa-trees tree, on the same split as
-//! `fixtures/sklearn_rf_reference.py`; and the depth-4 linfa-trees figure.
+//! our forest vs smartcore's forest, a fully grown linfa-trees tree and linfa-ensemble's
+//! random forest, on the same split as `fixtures/sklearn_rf_reference.py`; and the depth-4
+//! linfa-trees figure.
 mod common;
 
 use std::path::PathBuf;
@@ -61,7 +62,7 @@ fn beats_or_matches_smartcore_forest_and_linfa_tree() {
         .collect();
     let smartcore_f1 = macro_f1(&yte, &sc_pred, n_classes);
 
-    // linfa-trees: one fully grown gini tree (linfa-ensemble is not a dependency).
+    // linfa-trees: one fully grown gini tree.
     let tree = linfa_trees::DecisionTree::params()
         .max_depth(None)
         .fit(&Dataset::new(xtr.clone(), Array1::from(ytr.clone())))
@@ -118,4 +119,78 @@ fn depth4_figure_on_real_data_matches_linfa_predictions() {
     let dot = fig.to_dot();
     assert!(dot.starts_with("digraph Tree {") && dot.trim_end().ends_with('}'));
     assert_eq!(dot.matches(" -> ").count(), fig.nodes.len() - 1);
+}
+
+/// linfa-ensemble 0.8's `RandomForest` (bagged fully grown linfa-trees trees, a random feature
+/// subset per tree, majority vote) against ours on the same train/test rows.
+///
+/// Setup, the same for both sides: 20 trees (linfa-trees rescans every training row per node and
+/// feature, so 100 trees take minutes in a debug test build on 2 cores), bootstrap samples of the
+/// full training split, mean of seeds 0 and 1. linfa-ensemble draws a feature subset per tree,
+/// not per node; all features (plain bagging) was its strongest setting here: with 30 trees and
+/// 3 seeds it scored 0.610 macro-F1 with all features and 0.597 with 30 % (the value of its own
+/// random-forest example), ours 0.612; in this test's setup ours 0.604, linfa-ensemble 0.610.
+/// Ours must be above, or within noise (2 points of macro-F1 on 800 test flows) below.
+#[test]
+fn beats_or_matches_linfa_ensemble_forest() {
+    use linfa_ensemble::EnsembleLearnerParams;
+    use rand::SeedableRng;
+    use rand_chacha::ChaCha8Rng;
+
+    const TREES: usize = 20;
+    let s = sample();
+    let (xtr, ytr) = s.rows(&s.train);
+    let (xte, yte) = s.rows(&s.test);
+    let n_classes = s.classes.len();
+    let train = Dataset::new(xtr, Array1::from(ytr));
+    let seeds = [0u64, 1];
+
+    let started = std::time::Instant::now();
+    let linfa: f64 = seeds
+        .iter()
+        .map(|&seed| {
+            let forest = EnsembleLearnerParams::new_fixed_rng(
+                linfa_trees::DecisionTree::params().max_depth(None),
+                ChaCha8Rng::seed_from_u64(seed),
+            )
+            .ensemble_size(TREES)
+            .bootstrap_proportion(1.0)
+            .feature_proportion(1.0)
+            .fit(&train)
+            .unwrap();
+            assert_eq!(forest.models.len(), TREES);
+            let pred: Array1<usize> = forest.predict(&xte);
+            macro_f1(&yte, pred.as_slice().unwrap(), n_classes)
+        })
+        .sum::<f64>()
+        / seeds.len() as f64;
+    let linfa_s = started.elapsed().as_secs_f64();
+
+    let started = std::time::Instant::now();
+    let ours: f64 = seeds
+        .iter()
+        .map(|&seed| {
+            let rf = RandomForest::params()
+                .n_trees(TREES)
+                .seed(seed)
+                .fit(&train)
+                .unwrap();
+            macro_f1(
+                &yte,
+                rf.predict_labels(xte.view()).as_slice().unwrap(),
+                n_classes,
+            )
+        })
+        .sum::<f64>()
+        / seeds.len() as f64;
+    let ours_s = started.elapsed().as_secs_f64();
+
+    eprintln!(
+        "test macro-F1, {TREES} trees, mean of seeds 0 and 1: ours {ours:.4} ({ours_s:.1} s), \
+         linfa-ensemble RandomForest {linfa:.4} ({linfa_s:.1} s)"
+    );
+    assert!(
+        ours >= linfa - 0.02,
+        "ours {ours:.4} more than 2 points below linfa-ensemble {linfa:.4}"
+    );
 }

@@ -46,6 +46,9 @@ pub enum ShapError {
         /// What is wrong.
         msg: String,
     },
+    /// shap's `l1_reg` feature selection cannot run on this design.
+    #[error("feature selection: {0}")]
+    FeatureSelection(String),
     /// Names do not match the data.
     #[error("{what}: got {got} names for {expected} columns")]
     NameCount {

@@ -9,25 +9,28 @@
 //!    complements) whose expected count fits the remaining budget are enumerated completely,
 //!    the rest of the budget is drawn at random in complementary pairs, repeated draws adding
 //!    weight to the first copy; random weights are rescaled to the weight left.
-//! 4. **Model calls.** Every coalition × background row is one synthetic row; rows are sent to the
-//!    model in chunks of at least [`KernelParams::batch_rows`] rows; the background-weighted mean
-//!    per coalition gives `E[f(x_S, X_S̄)]`.
-//! 5. **Solve** per output: optional feature selection ([`L1Reg`]), then weighted least squares
-//!    with the efficiency constraint (last selected feature eliminated), like shap.
+//! 4. **Model calls.** Every coalition × background row is one synthetic row; rows equal bit for
+//!    bit (within and across background rows, and with a background row or x itself) are
+//!    evaluated once, the rest are sent to the model in chunks of at least
+//!    [`KernelParams::batch_rows`] rows; the background-weighted mean per coalition gives
+//!    `E[f(x_S, X_S̄)]`, summed in shap's order.
+//! 5. **Solve** per output: optional feature selection ([`L1Reg`]: LARS `num_features(k)`,
+//!    `LassoLarsIC` with AIC/BIC on the standardised augmented design, `auto` = AIC below 20 %
+//!    of the coalition space evaluated, or `Lasso(alpha)`), then weighted least squares with the
+//!    efficiency constraint (last selected feature eliminated), like shap.
 //!
 //! Where it differs from shap (by design):
 //! - The random part uses `ChaCha8Rng` (stream = flow index) instead of numpy's global RNG,
 //!   so results equal shap exactly only when every subset size is enumerated
 //!   (e.g. `M ≤ 10` features with auto `nsamples`); otherwise they agree in distribution.
-//! - `L1Reg::Auto` (deprecated in shap ≥ 0.47) uses no regularisation when ≥ 20 % of the
-//!   coalition space is evaluated, like shap; below 20 % shap runs `LassoLarsIC(criterion="aic")`,
-//!   which is not ported: this crate falls back to `NumFeatures(10)` (shap's current default) there
-//!   and says so in the docs of [`L1Reg::Auto`].
 //! - If the random draws cannot fill the budget (tiny spaces), shap keeps zero rows with zero
 //!   weight (and NaN under the logit link); here those rows are dropped from the regression
 //!   but still counted in LARS's `n_samples`, so the selection is the same.
 //! - A singular normal matrix falls back to a pseudo-inverse solve (shap: `np.linalg.lstsq`);
 //!   both give the minimum-norm least-squares solution.
+//! - `num_features(k)` runs scikit-learn's LARS on its Gram branch (`XᵀX` once per flow for all
+//!   outputs) where shap's call takes the column branch: the same quantities up to rounding;
+//!   the fixtures check the selected features against `lars_path` itself.
 use std::collections::HashMap;
 
 use ndarray::{s, Array2, Array3, ArrayView2, Axis};
@@ -38,8 +41,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, ShapError};
-use crate::lars::lars_active;
-use crate::linalg::{lu_solve, pinv_solve};
+use crate::lars::{lars_path_gram, Method};
+use crate::lasso_cd::LassoCd;
+use crate::lasso_ic::{standard_scale, Criterion, LassoLarsIc};
+use crate::linalg::{dot_long, gram, lu_solve, pinv_solve};
 use crate::{Explanation, Model};
 
 /// Link between model output and the space the SHAP values add up in.
@@ -63,17 +68,26 @@ impl Link {
 }
 
 /// Feature selection before the regression (shap's `l1_reg`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub enum L1Reg {
     /// No selection: every varying feature is estimated (shap `l1_reg=False`).
     None,
     /// Keep the features LARS activates within `k` steps (shap `"num_features(k)"`, its default
     /// with `k = 10` since 0.47). Ported from scikit-learn's `lars_path`.
     NumFeatures(usize),
-    /// shap's deprecated `"auto"`: no selection when ≥ 20 % of the coalition space is
-    /// evaluated; otherwise shap uses AIC (`LassoLarsIC`), which is **not** ported —
-    /// this falls back to `NumFeatures(10)` there.
+    /// Keep the features with a nonzero coefficient in shap's
+    /// `make_pipeline(StandardScaler(with_mean=False), LassoLarsIC(criterion="aic"))`
+    /// (shap `"aic"`; ported from scikit-learn 1.9.1).
+    Aic,
+    /// As [`L1Reg::Aic`] with the Bayes criterion (shap `"bic"`).
+    Bic,
+    /// shap's deprecated `"auto"`: [`L1Reg::Aic`] when less than 20 % of the coalition space is
+    /// evaluated (`nsamples / (2^M − 2) < 0.2`), otherwise no selection.
     Auto,
+    /// Keep the features with a nonzero coefficient in `Lasso(alpha=α)` fit on the (unscaled)
+    /// augmented design (shap's float `l1_reg`; scikit-learn 1.9.1's cyclic coordinate descent,
+    /// ported). `α` must be finite and ≥ 0; `Alpha(0.0)` means no selection, as in shap.
+    Alpha(f64),
 }
 
 /// How many coalitions to evaluate per flow.
@@ -323,6 +337,13 @@ impl KernelParams {
                 "num_features(k) needs k ≥ 1".into(),
             ));
         }
+        if let L1Reg::Alpha(a) = self.l1_reg {
+            if !a.is_finite() || a < 0.0 {
+                return Err(ShapError::InvalidParam(format!(
+                    "l1_reg alpha must be finite and ≥ 0, got {a}"
+                )));
+            }
+        }
         Ok(KernelValidParams(self))
     }
 }
@@ -354,6 +375,8 @@ pub struct KernelExplainer<'m, M: Model + ?Sized> {
     fnull: Vec<f64>,
     /// Model output on each background row (reused for coalitions that equal a background row).
     background_output: Array2<f32>,
+    /// Background rows as f32 bit patterns, row-major (synthetic rows are bitwise selects).
+    background_bits: Vec<u32>,
 }
 
 /// shap's augmented LARS design, the same for every output of a flow: columns
@@ -384,13 +407,74 @@ fn augmented_design(co: &Coalitions, m: usize) -> AugmentedDesign {
 
 /// Distinct synthetic rows of one flow (see `KernelExplainer::synthetic_row_ids`).
 struct RowIds {
-    /// `[coalitions * background rows]` → output row id.
+    /// `ids[r * coalitions + s]`: output row id of (coalition s, background row r).
     ids: Vec<u32>,
     /// (coalition, background row) of each row to evaluate, id = background rows + 1 + index.
     todo: Vec<(u32, u32)>,
 }
 
-/// A multiply-xorshift hasher for the u128 coalition keys (std's SipHash is needlessly slow here).
+/// The synthetic rows of one flow: row (s, r) is background row r with the varying features of
+/// coalition s taken from x, built as a branch-free bitwise select (exact, vectorised).
+struct SyntheticRows<'a> {
+    /// Per coalition, all-ones over the features taken from x (`select[s * p + j]`).
+    select: Vec<u32>,
+    x_bits: Vec<u32>,
+    /// Background rows as f32 bit patterns, row-major.
+    bg_bits: &'a [u32],
+    p: usize,
+}
+
+impl<'a> SyntheticRows<'a> {
+    fn new(masks: &[Vec<bool>], varying: &[usize], x: &[f32], bg_bits: &'a [u32]) -> Self {
+        let p = x.len();
+        let mut select = vec![0u32; masks.len() * p];
+        for (sel, mask) in select.chunks_exact_mut(p).zip(masks) {
+            for (&j, &m) in varying.iter().zip(mask) {
+                sel[j] = if m { !0 } else { 0 };
+            }
+        }
+        Self {
+            select,
+            x_bits: x.iter().map(|v| v.to_bits()).collect(),
+            bg_bits,
+            p,
+        }
+    }
+
+    /// Background row r's bits.
+    fn background(&self, r: usize) -> &[u32] {
+        &self.bg_bits[r * self.p..(r + 1) * self.p]
+    }
+
+    /// Writes the bits of row (s, r) to `out`.
+    fn write(&self, s: usize, r: usize, out: &mut [u32]) {
+        let sel = &self.select[s * self.p..(s + 1) * self.p];
+        for (((o, &m), &xb), &bb) in out
+            .iter_mut()
+            .zip(sel)
+            .zip(&self.x_bits)
+            .zip(self.background(r))
+        {
+            *o = (xb & m) | (bb & !m);
+        }
+    }
+
+    /// Writes row (s, r) as floats to `out`.
+    fn write_f32(&self, s: usize, r: usize, out: &mut [f32]) {
+        let sel = &self.select[s * self.p..(s + 1) * self.p];
+        for (((o, &m), &xb), &bb) in out
+            .iter_mut()
+            .zip(sel)
+            .zip(&self.x_bits)
+            .zip(self.background(r))
+        {
+            *o = f32::from_bits((xb & m) | (bb & !m));
+        }
+    }
+}
+
+/// A multiply-xorshift hasher for the u128 coalition keys and u64 row hashes (std's SipHash is
+/// needlessly slow here).
 #[derive(Default, Clone, Copy)]
 struct BuildMix;
 
@@ -409,6 +493,9 @@ impl std::hash::Hasher for MixHasher {
             self.0 = (self.0 ^ b as u64).wrapping_mul(0x100_0000_01B3);
         }
     }
+    fn write_u64(&mut self, v: u64) {
+        self.0 = (v ^ self.0).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    }
     fn write_u128(&mut self, v: u128) {
         let lo = v as u64;
         let hi = (v >> 64) as u64;
@@ -417,6 +504,14 @@ impl std::hash::Hasher for MixHasher {
     fn finish(&self) -> u64 {
         self.0 ^ (self.0 >> 29)
     }
+}
+
+/// splitmix64's finaliser: a well-mixed 64-bit value per (feature, value bits) for row hashes.
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Coalitions of one flow: masks over the varying features and their kernel weights.
@@ -649,12 +744,14 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
                 });
             }
         }
+        let background_bits: Vec<u32> = background.data.iter().map(|v| v.to_bits()).collect();
         Ok(Self {
             model,
             background,
             params,
             fnull,
             background_output: out,
+            background_bits,
         })
     }
 
@@ -740,32 +837,45 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
         })
     }
 
-    /// Row ids of every (coalition, background row) pair, `ids[s * nbg + r]`.
+    /// Row ids of every (coalition, background row) pair, `ids[r * coalitions + s]`: pairs whose
+    /// synthetic rows are equal bit for bit share one id and one model evaluation (the [`Model`]
+    /// contract says a row's output does not depend on the batch).
     ///
     /// Synthetic row (S, r) is background row r with the features of S taken from x, so it only
-    /// depends on S ∩ D_r, D_r = varying features where row r differs from x. Pairs with the same
-    /// projection share one id and one model evaluation (the [`Model`] contract says outputs do
-    /// not depend on the batch). Ids `0..nbg` are the background rows themselves (S ∩ D_r = ∅),
-    /// whose outputs are known from [`KernelExplainer::new`]; id `nbg` is x itself (S ⊇ D_r, when
-    /// row r equals x bit for bit outside the varying features); new rows follow.
-    /// With more than 128 varying features every pair gets its own id.
-    fn synthetic_row_ids(&self, masks: &[Vec<bool>], varying: &[usize], x: &[f32]) -> RowIds {
-        let bg = &self.background.data;
-        let nbg = bg.nrows();
+    /// depends on S ∩ D_r, D_r = varying features where row r differs from x: within one
+    /// background row, pairs are first grouped by that projection (a u128 key). Rows of
+    /// different background rows, or a background row or x itself, can also coincide (rows that
+    /// agree outside S): every distinct projection gets a 64-bit additive hash of its row
+    /// (updated from the background row's hash over the features of S ∩ D_r), and a hash match
+    /// is accepted only after comparing the two rows feature by feature, so a collision costs a
+    /// model evaluation, never a wrong value.
+    ///
+    /// Ids `0..nbg` are the background rows (outputs known from [`KernelExplainer::new`]), id
+    /// `nbg` is x (output known from the explained batch), new rows follow. With more than 128
+    /// varying features every pair gets its own id.
+    fn synthetic_row_ids(
+        &self,
+        masks: &[Vec<bool>],
+        varying: &[usize],
+        rows: &SyntheticRows<'_>,
+    ) -> RowIds {
+        let (nbg, p) = self.background.data.dim();
+        let bg = &self.background_bits;
         let m = varying.len();
         let ns = masks.len();
         let mut ids = vec![0u32; ns * nbg];
         let mut todo: Vec<(u32, u32)> = Vec::new();
         let first_new = nbg as u32 + 1;
         if m > 128 {
-            for s in 0..ns {
-                for r in 0..nbg {
-                    ids[s * nbg + r] = first_new + todo.len() as u32;
+            for r in 0..nbg {
+                for s in 0..ns {
+                    ids[r * ns + s] = first_new + todo.len() as u32;
                     todo.push((s as u32, r as u32));
                 }
             }
             return RowIds { ids, todo };
         }
+        let x_bits = &rows.x_bits;
         let bits: Vec<u128> = masks
             .iter()
             .map(|mk| {
@@ -774,35 +884,85 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
                     .fold(0u128, |a, (i, &b)| if b { a | (1u128 << i) } else { a })
             })
             .collect();
-        let varying_set: Vec<bool> = {
-            let mut v = vec![false; x.len()];
-            for &j in varying {
-                v[j] = true;
-            }
-            v
+        // Scratch rows for confirming hash matches.
+        let mut current = vec![0u32; p];
+        let mut candidate = vec![0u32; p];
+        let cell = |j: usize, v: u32| mix64(((j as u64) << 32) | v as u64);
+        let row_hash = |row: &[u32]| -> u64 {
+            row.iter()
+                .enumerate()
+                .fold(0u64, |h, (j, &v)| h.wrapping_add(cell(j, v)))
         };
+        let mut global: HashMap<u64, u32, BuildMix> =
+            HashMap::with_capacity_and_hasher((ns * nbg / 2).min(1 << 20), BuildMix);
+        global.insert(row_hash(x_bits), nbg as u32);
+        let bg_hash: Vec<u64> = (0..nbg)
+            .map(|r| row_hash(&bg[r * p..(r + 1) * p]))
+            .collect();
+        for (r, &h) in bg_hash.iter().enumerate() {
+            global.entry(h).or_insert(r as u32);
+        }
+        // D_r as a bit set over the varying features: where background row r differs from x.
+        let d_all: Vec<u128> = (0..nbg)
+            .map(|r| {
+                varying.iter().enumerate().fold(0u128, |a, (vi, &j)| {
+                    if bg[r * p + j] != x_bits[j] {
+                        a | (1u128 << vi)
+                    } else {
+                        a
+                    }
+                })
+            })
+            .collect();
+        let mut delta = vec![0u64; m];
+        let mut seen: HashMap<u128, u32, BuildMix> =
+            HashMap::with_capacity_and_hasher(ns.min(1 << 16), BuildMix);
         for r in 0..nbg {
-            let row = bg.row(r);
-            let mut d_r = 0u128;
+            let row = &bg[r * p..(r + 1) * p];
+            let d_r = d_all[r];
             for (vi, &j) in varying.iter().enumerate() {
-                if row[j].to_bits() != x[j].to_bits() {
-                    d_r |= 1u128 << vi;
-                }
+                // Hash change when feature j switches from the background value to x's.
+                delta[vi] = cell(j, x_bits[j]).wrapping_sub(cell(j, row[j]));
             }
-            let equals_x_elsewhere =
-                (0..x.len()).all(|j| varying_set[j] || row[j].to_bits() == x[j].to_bits());
-            let mut seen: HashMap<u128, u32, BuildMix> = HashMap::with_hasher(BuildMix);
+            seen.clear();
             seen.insert(0, r as u32);
-            if equals_x_elsewhere && d_r != 0 {
-                seen.insert(d_r, nbg as u32);
-            }
             for (s, b) in bits.iter().enumerate() {
                 let key = b & d_r;
-                let id = *seen.entry(key).or_insert_with(|| {
-                    todo.push((s as u32, r as u32));
-                    first_new + todo.len() as u32 - 1
+                if let Some(&id) = seen.get(&key) {
+                    ids[r * ns + s] = id;
+                    continue;
+                }
+                let mut h = bg_hash[r];
+                let mut rest = key;
+                while rest != 0 {
+                    let vi = rest.trailing_zeros() as usize;
+                    h = h.wrapping_add(delta[vi]);
+                    rest &= rest - 1;
+                }
+                let known = global.get(&h).copied().filter(|&id| {
+                    // Confirm the match: rebuild both rows and compare them bit for bit.
+                    rows.write(s, r, &mut current);
+                    if id < nbg as u32 {
+                        current == rows.background(id as usize)
+                    } else if id == nbg as u32 {
+                        current == *x_bits
+                    } else {
+                        let (s2, r2) = todo[(id - first_new) as usize];
+                        rows.write(s2 as usize, r2 as usize, &mut candidate);
+                        current == candidate
+                    }
                 });
-                ids[s * nbg + r] = id;
+                let id = match known {
+                    Some(id) => id,
+                    None => {
+                        let id = first_new + todo.len() as u32;
+                        todo.push((s as u32, r as u32));
+                        global.entry(h).or_insert(id);
+                        id
+                    }
+                };
+                seen.insert(key, id);
+                ids[r * ns + s] = id;
             }
         }
         RowIds { ids, todo }
@@ -812,15 +972,13 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
     fn expected_outputs(
         &self,
         rows: &RowIds,
-        masks: &[Vec<bool>],
-        varying: &[usize],
-        x: &[f32],
+        synth: &SyntheticRows<'_>,
+        ns: usize,
         fx32: &[f32],
     ) -> Result<Vec<f64>> {
         let bg = &self.background.data;
         let (nbg, p) = bg.dim();
         let d = self.outputs();
-        let ns = masks.len();
         let first_new = nbg + 1;
         let mut outputs = vec![0.0f32; (first_new + rows.todo.len()) * d];
         for (r, o) in self.background_output.rows().into_iter().enumerate() {
@@ -830,15 +988,11 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
         let chunk = self.params.batch_rows.max(1);
         let mut buf = Array2::<f32>::zeros((chunk.min(rows.todo.len()).max(1), p));
         for (c, pairs) in rows.todo.chunks(chunk).enumerate() {
-            for (t, &(s, r)) in pairs.iter().enumerate() {
-                let mut row = buf.row_mut(t);
-                row.assign(&bg.row(r as usize));
-                let mask = &masks[s as usize];
-                for (vi, &j) in varying.iter().enumerate() {
-                    if mask[vi] {
-                        row[j] = x[j];
-                    }
-                }
+            let flat = buf
+                .as_slice_mut()
+                .ok_or_else(|| ShapError::InvalidParam("internal: non-contiguous buffer".into()))?;
+            for (row, &(s, r)) in flat.chunks_exact_mut(p).zip(pairs) {
+                synth.write_f32(s as usize, r as usize, row);
             }
             let out = self.call_model(buf.slice(s![..pairs.len(), ..]))?;
             let base = (first_new + c * chunk) * d;
@@ -848,12 +1002,14 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
                 }
             }
         }
+        // ey[s] = Σ_r w_r f(row (s, r)), r ascending as in shap; r-major loops keep each
+        // background row's outputs (mostly one contiguous block) in cache.
         let mut ey = vec![0.0f64; ns * d];
-        for s in 0..ns {
-            let acc = &mut ey[s * d..(s + 1) * d];
-            for r in 0..nbg {
-                let w = self.background.weights[r];
-                let id = rows.ids[s * nbg + r] as usize;
+        for r in 0..nbg {
+            let w = self.background.weights[r];
+            let ids = &rows.ids[r * ns..(r + 1) * ns];
+            for (acc, &id) in ey.chunks_exact_mut(d).zip(ids) {
+                let id = id as usize;
                 for (a, v) in acc.iter_mut().zip(&outputs[id * d..(id + 1) * d]) {
                     *a += *v as f64 * w;
                 }
@@ -902,34 +1058,75 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
         let ns = co.masks.len();
 
         // Step 4: batched model calls; ey[s, k] = Σ_r w_r f(synthetic row (s, r))_k.
-        let ids = self.synthetic_row_ids(&co.masks, &varying, &x);
-        let ey = self.expected_outputs(&ids, &co.masks, &varying, &x, &fx32)?;
+        let synth = SyntheticRows::new(&co.masks, &varying, &x, &self.background_bits);
+        let ids = self.synthetic_row_ids(&co.masks, &varying, &synth);
+        let ey = self.expected_outputs(&ids, &synth, ns, &fx32)?;
 
         // Step 5: per output, select features, then constrained weighted least squares.
         let mut cache: HashMap<Vec<usize>, Vec<f64>> = HashMap::new();
         let mut aug: Option<AugmentedDesign> = None;
+        // The standardised, centred design of LassoLarsIC (the same for every output).
+        let mut ic: Option<LassoLarsIc> = None;
+        // XᵀX of the augmented design for num_features(k) (the same for every output).
+        let mut lars_gram: Option<Vec<f64>> = None;
+        // The centred design of Lasso(alpha) (the same for every output).
+        let mut lasso: Option<LassoCd> = None;
         for k in 0..d {
             let full = link.apply(fx[k]) - link.apply(self.fnull[k]);
             let ey_adj: Vec<f64> = (0..ns)
                 .map(|s| link.apply(ey[s * d + k]) - link.apply(self.fnull[k]))
                 .collect();
             let select = match self.params.l1_reg {
-                L1Reg::None => None,
-                L1Reg::NumFeatures(r) => Some(r),
-                L1Reg::Auto => (co.fraction_evaluated < 0.2).then_some(10),
+                L1Reg::Auto if co.fraction_evaluated >= 0.2 => L1Reg::None,
+                L1Reg::Auto => L1Reg::Aic,
+                L1Reg::Alpha(0.0) => L1Reg::None,
+                other => other,
             };
-            let nonzero: Vec<usize> = match select {
-                None => (0..m).collect(),
-                Some(r) => {
-                    let (cols, sqrt_w1, sqrt_w2) =
-                        aug.get_or_insert_with(|| augmented_design(&co, m));
-                    // shap's augmented target: ey_adj·√(w(M−|S|)) and (ey_adj − full)·√(w|S|).
-                    let mut y = vec![0.0f64; 2 * co.nsamples];
-                    for s in 0..ns {
-                        y[s] = ey_adj[s] * sqrt_w1[s];
-                        y[co.nsamples + s] = (ey_adj[s] - full) * sqrt_w2[s];
+            let nonzero: Vec<usize> = if select == L1Reg::None {
+                (0..m).collect()
+            } else {
+                let (cols, sqrt_w1, sqrt_w2) = aug.get_or_insert_with(|| augmented_design(&co, m));
+                // shap's augmented target: ey_adj·√(w(M−|S|)) and (ey_adj − full)·√(w|S|).
+                let mut y = vec![0.0f64; 2 * co.nsamples];
+                for s in 0..ns {
+                    y[s] = ey_adj[s] * sqrt_w1[s];
+                    y[co.nsamples + s] = (ey_adj[s] - full) * sqrt_w2[s];
+                }
+                match select {
+                    L1Reg::NumFeatures(r) => {
+                        // LARS on the Gram branch: XᵀX once per flow, Xᵀy per output.
+                        let g = lars_gram.get_or_insert_with(|| gram(cols));
+                        let xy: Vec<f64> = cols.iter().map(|c| dot_long(c, &y)).collect();
+                        lars_path_gram(g, &xy, y.len(), r, Method::Lar).active
                     }
-                    lars_active(cols, &y, r)
+                    L1Reg::Alpha(a) => {
+                        let cd = lasso.get_or_insert_with(|| LassoCd::new(cols));
+                        let coef = cd.fit(&y, a);
+                        (0..m).filter(|&j| coef[j] != 0.0).collect()
+                    }
+                    _ => {
+                        let criterion = if select == L1Reg::Bic {
+                            Criterion::Bic
+                        } else {
+                            Criterion::Aic
+                        };
+                        if ic.is_none() {
+                            let mut scaled = cols.clone();
+                            standard_scale(&mut scaled);
+                            let design = LassoLarsIc::new(&scaled).map_err(|e| {
+                                ShapError::FeatureSelection(format!(
+                                    "LassoLarsIC needs more rows than features + 1: {} rows, {} features",
+                                    e.samples, e.features
+                                ))
+                            })?;
+                            ic = Some(design);
+                        }
+                        let fit = ic.as_ref().map(|d| d.fit(&y, criterion));
+                        let coef = fit.map(|f| f.coef).unwrap_or_default();
+                        (0..m)
+                            .filter(|&j| coef.get(j).is_some_and(|c| *c != 0.0))
+                            .collect()
+                    }
                 }
             };
             if nonzero.is_empty() {
@@ -1019,6 +1216,68 @@ mod tests {
             let total: f64 = co.weights.iter().sum();
             assert!((total - 1.0).abs() < 1e-12, "m={m} total={total}");
         }
+    }
+
+    /// Every (coalition, background row) pair maps to an id whose row equals the pair's
+    /// synthetic row bit for bit, and distinct new ids are distinct rows (so the dedup is exact
+    /// and complete), on data full of repeated values and duplicate background rows.
+    #[test]
+    fn synthetic_row_ids_share_exactly_the_equal_rows() {
+        let model = |x: ArrayView2<f32>| -> Array2<f32> { x.slice(s![.., ..2]).to_owned() };
+        let p = 7;
+        let bg = Array2::from_shape_fn((12, p), |(i, j)| ((i * 3 + j * j) % 4) as f32 * 0.5);
+        let x = [0.5f32, 1.0, 0.0, 1.5, 0.5, 1.0, 0.0];
+        let explainer = KernelExplainer::new(
+            &model,
+            Background::new(bg.clone()).unwrap(),
+            KernelParams::new().check().unwrap(),
+        )
+        .unwrap();
+        let varying: Vec<usize> = (0..p).collect();
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let co = build_coalitions(p, NSamples::Auto, &mut rng);
+        let synth = SyntheticRows::new(&co.masks, &varying, &x, &explainer.background_bits);
+        let rows = explainer.synthetic_row_ids(&co.masks, &varying, &synth);
+        let (nbg, ns) = (bg.nrows(), co.masks.len());
+        let synth = |s: usize, r: usize| -> Vec<u32> {
+            (0..p)
+                .map(|j| if co.masks[s][j] { x[j] } else { bg[[r, j]] }.to_bits())
+                .collect()
+        };
+        let row_of = |id: usize| -> Vec<u32> {
+            if id < nbg {
+                bg.row(id).iter().map(|v| v.to_bits()).collect()
+            } else if id == nbg {
+                x.iter().map(|v| v.to_bits()).collect()
+            } else {
+                let (s, r) = rows.todo[id - nbg - 1];
+                synth(s as usize, r as usize)
+            }
+        };
+        for r in 0..nbg {
+            for s in 0..ns {
+                assert_eq!(
+                    row_of(rows.ids[r * ns + s] as usize),
+                    synth(s, r),
+                    "s={s} r={r}"
+                );
+            }
+        }
+        let mut distinct = std::collections::HashSet::new();
+        for id in nbg + 1..nbg + 1 + rows.todo.len() {
+            assert!(distinct.insert(row_of(id)), "id {id} repeats a row");
+            assert!(
+                (0..=nbg).all(|k| row_of(k) != row_of(id)),
+                "id {id} is a known row"
+            );
+        }
+        // Far fewer model rows than pairs on such data.
+        assert!(
+            rows.todo.len() * 3 < ns * nbg,
+            "{} of {}",
+            rows.todo.len(),
+            ns * nbg
+        );
     }
 
     #[test]

@@ -1,10 +1,13 @@
 //! KernelSHAP and TreeSHAP against the Python shap library (fixtures from
 //! `tests/fixtures/gen_shap_fixtures.py`: shap 0.51.0, scikit-learn 1.9.1, seed 20241125).
+//! The LassoLarsIC port itself is checked in `src/lasso_ic.rs` against
+//! `tests/fixtures/gen_lasso_lars_ic.py`.
 #![allow(clippy::needless_range_loop)]
 use ndarray::{Array2, Array3, ArrayView2};
 use serde_json::Value;
 use shap::{
-    Background, KernelExplainer, KernelParams, L1Reg, Link, TreeArrays, TreeEnsemble, TreeExplainer,
+    Background, KernelExplainer, KernelParams, L1Reg, Link, NSamples, TreeArrays, TreeEnsemble,
+    TreeExplainer,
 };
 
 fn fixtures() -> Value {
@@ -127,6 +130,10 @@ fn run_kernel_case(
     };
     let l1 = match case["l1_reg"]["kind"].as_str().unwrap() {
         "none" => L1Reg::None,
+        "aic" => L1Reg::Aic,
+        "bic" => L1Reg::Bic,
+        "auto" => L1Reg::Auto,
+        "alpha" => L1Reg::Alpha(case["l1_reg"]["alpha"].as_f64().unwrap()),
         _ => L1Reg::NumFeatures(case["l1_reg"]["k"].as_u64().unwrap() as usize),
     };
     let params = KernelParams::new()
@@ -190,6 +197,108 @@ fn kernel_mlp_logit_link_equals_shap() {
 #[test]
 fn kernel_weighted_background_equals_shap() {
     check_kernel("mlp_weighted_background");
+}
+
+/// shap's `l1_reg="aic"`/`"bic"` (`LassoLarsIC` on the standardised augmented design): the
+/// same features are zeroed as shap zeroes, and every value equals shap's to 1e-6. The generator
+/// checks that these cases differ from `l1_reg=False` (by up to 0.017), so ignoring the
+/// selection, or selecting with `num_features(10)` instead, fails here.
+fn check_selection(name: &str) {
+    let (got, want, ..) = run_kernel_case(name);
+    let mut zeroed = 0;
+    for (g, w) in got.iter().zip(want.iter()) {
+        assert_eq!(
+            *g == 0.0,
+            *w == 0.0,
+            "{name}: selection differs: {g} vs {w}"
+        );
+        zeroed += usize::from(*w == 0.0);
+    }
+    assert!(zeroed > 0, "{name}: the fixture selects every feature");
+    check_kernel(name);
+}
+
+#[test]
+fn kernel_aic_selection_equals_shap() {
+    check_selection("mlp_identity_aic");
+}
+
+#[test]
+fn kernel_bic_selection_equals_shap() {
+    check_selection("mlp_identity_bic");
+}
+
+#[test]
+fn kernel_aic_bic_with_logit_link_equal_shap() {
+    check_selection("mlp_logit_aic");
+    check_selection("mlp_logit_bic");
+}
+
+/// shap's float `l1_reg` (`Lasso(alpha)` on the unscaled augmented design).
+#[test]
+fn kernel_lasso_alpha_selection_equals_shap() {
+    check_selection("mlp_identity_alpha_2e-05");
+    check_selection("mlp_identity_alpha_2e-06");
+}
+
+#[test]
+fn lasso_alpha_must_be_finite_and_non_negative() {
+    for a in [-1e-3, f64::NAN, f64::INFINITY] {
+        assert!(KernelParams::new().l1_reg(L1Reg::Alpha(a)).check().is_err());
+    }
+    assert!(KernelParams::new()
+        .l1_reg(L1Reg::Alpha(0.0))
+        .check()
+        .is_ok());
+}
+
+#[test]
+fn kernel_auto_without_selection_when_fully_enumerated_equals_shap() {
+    // Every coalition evaluated (fraction 1 ≥ 0.2): shap's "auto" does no selection.
+    check_kernel("mlp_identity_auto_full");
+    check_kernel("mlp_identity_none_sel");
+    check_kernel("mlp_logit_none_sel");
+    let (auto, ..) = run_kernel_case("mlp_identity_auto_full");
+    let (none, ..) = run_kernel_case("mlp_identity_none_sel");
+    assert_eq!(auto, none);
+}
+
+#[test]
+fn kernel_auto_is_aic_below_a_fifth_of_the_coalitions_and_none_above() {
+    // shap's rule: "auto" selects with AIC when nsamples / (2^M − 2) < 0.2. The selection case
+    // has M = 9 (510 coalitions): 60 samples is 12 %, 300 is 59 %.
+    let fx = fixtures();
+    let case = fx["kernel"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "mlp_identity_aic")
+        .unwrap()
+        .clone();
+    let model = model_fn(&case);
+    let x = arr32(&case["x"]);
+    let run = |l1: L1Reg, n: usize| {
+        let p = KernelParams::new()
+            .l1_reg(l1)
+            .nsamples(NSamples::Fixed(n))
+            .seed(3)
+            .check()
+            .unwrap();
+        let bg = Background::new(arr32(&case["background"])).unwrap();
+        KernelExplainer::new(&model, bg, p)
+            .unwrap()
+            .explain(x.view())
+            .unwrap()
+            .values
+    };
+    let auto = run(L1Reg::Auto, 60);
+    assert_eq!(auto, run(L1Reg::Aic, 60));
+    assert_ne!(auto, run(L1Reg::None, 60));
+    let auto = run(L1Reg::Auto, 300);
+    assert_eq!(auto, run(L1Reg::None, 300));
+    assert_ne!(auto, run(L1Reg::Aic, 300));
+    // shap treats l1_reg=0 as no regularisation.
+    assert_eq!(run(L1Reg::Alpha(0.0), 60), run(L1Reg::None, 60));
 }
 
 #[test]

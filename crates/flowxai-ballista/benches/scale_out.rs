@@ -1,0 +1,156 @@
+//! `scale_out`: flows/s of scoring the same Parquet files (a) by calling the model directly
+//! (`--engine local`: flowdata reads, the bundle scores), (b) through a DataFusion plan in this
+//! process and (c) through Ballista on loopback (an in-process scheduler and executor talking
+//! gRPC + Arrow Flight over 127.0.0.1, results shuffled to disk and fetched like on a cluster).
+//! Output: the label per flow (`predict_label`), counted, not written.
+//!
+//! Data: synthetic (resampled) — 1,048,576 rows drawn with replacement from the real balanced
+//! CIC-DDoS2019 sample with ±1 % jitter (`flowdata::resample_synthetic`, seed 42), in 4 Parquet
+//! files. Models: the `optimized` MLP (3 epochs on the real sample: speed does not depend on
+//! training) and a 100-tree forest. Speed only; never quote accuracy from it.
+//!
+//! Run: `cargo bench --profile scale -p flowxai-ballista --bench scale_out`.
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use ndarray::Array1;
+
+use flowxai::bundle::{BundleModel, ModelBundle};
+use flowxai::flowdata::{read_csv, resample_synthetic, write_parquet, LabelLevel, ReadOptions};
+use flowxai::mlp_core::MlpParams;
+use flowxai::preprocess::Preset;
+use flowxai::rf_baseline::linfa::{traits::Fit, Dataset};
+use flowxai::rf_baseline::RandomForest;
+use flowxai_ballista::{score, Engine, ScoreOptions};
+use flowxai_datafusion::ScoringModel;
+
+const ROWS: usize = 1 << 20;
+const FILES: usize = 4;
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    inputs: Vec<PathBuf>,
+    models: Vec<(&'static str, Arc<ScoringModel>)>,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
+    let (frame, _) = read_csv(&[&csv], &ReadOptions::default()).expect("read the real sample");
+    let frame = frame.task_rows();
+    let big = resample_synthetic(&frame, ROWS, 42).expect("resample");
+    let inputs: Vec<PathBuf> = (0..FILES)
+        .map(|part| {
+            let idx: Vec<usize> = (0..ROWS).filter(|i| i % FILES == part).collect();
+            let path = dir.path().join(format!("synthetic-{part}.parquet"));
+            write_parquet(&big.select(&idx), &path).expect("write parquet");
+            path
+        })
+        .collect();
+    let t = frame.targets(LabelLevel::Fine);
+    let pipeline = Preset::Default
+        .params()
+        .fit(frame.x.view())
+        .expect("preprocessing");
+    let x = pipeline.transform(frame.x.view()).expect("transform");
+    let y: Array1<usize> = t.y.iter().map(|&c| c as usize).collect();
+    let mlp = MlpParams::optimized()
+        .max_epochs(3)
+        .seed(42)
+        .check()
+        .expect("params")
+        .fit(x.view(), y.view(), None, Some(t.classes.len()))
+        .expect("train");
+    let forest = RandomForest::params()
+        .n_trees(100)
+        .seed(42)
+        .fit(&Dataset::new(x.clone(), y))
+        .expect("forest");
+    let mut models = Vec::new();
+    for (name, model) in [
+        ("mlp", BundleModel::Mlp(mlp)),
+        ("forest", BundleModel::Forest(forest)),
+    ] {
+        let path = dir.path().join(name);
+        ModelBundle {
+            preprocessing: pipeline.clone(),
+            model,
+            feature_names: frame.feature_names.clone(),
+            classes: t.classes.clone(),
+            label_level: "fine".into(),
+        }
+        .save(&path)
+        .expect("save bundle");
+        models.push((
+            name,
+            Arc::new(ScoringModel::load(&path).expect("load bundle")),
+        ));
+    }
+    Setup {
+        _dir: dir,
+        inputs,
+        models,
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let s = setup();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let options = ScoreOptions {
+        inputs: s.inputs.clone(),
+        output: None,
+        probabilities: false,
+        explain_top_k: None,
+        target_partitions: FILES,
+    };
+    let mut group = c.benchmark_group("scale_out");
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(20));
+    group.throughput(Throughput::Elements(ROWS as u64));
+    for (name, model) in &s.models {
+        let ballista = rt
+            .block_on(flowxai_ballista::standalone(Arc::clone(model), FILES))
+            .expect("in-process Ballista");
+        for engine in ["direct", "datafusion", "ballista-loopback"] {
+            group.bench_function(BenchmarkId::new(*name, engine), |b| {
+                b.iter(|| {
+                    let rows = rt.block_on(async {
+                        match engine {
+                            "direct" => score(&Engine::Local, Arc::clone(model), &options)
+                                .await
+                                .map(|s| s.rows),
+                            "datafusion" => score(&Engine::DataFusion, Arc::clone(model), &options)
+                                .await
+                                .map(|s| s.rows),
+                            _ => {
+                                let df =
+                                    flowxai_ballista::scoring_dataframe(&ballista, model, &options)
+                                        .await?;
+                                // Collect, not count(): a count would let the optimiser drop
+                                // the UDF column.
+                                let batches = df.collect().await?;
+                                Ok(batches.iter().map(|b| b.num_rows()).sum())
+                            }
+                        }
+                    });
+                    assert_eq!(rows.expect("scoring failed"), ROWS);
+                })
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().without_plots();
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,282 @@
+//! `score`: the same scoring job on three engines, writing the same Parquet output.
+//!
+//! Output columns: the pass-through columns `source_file`, `source_line`, `label` (those the
+//! input has), `predicted`, then with [`ScoreOptions::probabilities`] one `p_<class>` column per
+//! class and with [`ScoreOptions::explain_top_k`] an `explanation` column (`feature=+value;…`).
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use datafusion::arrow::array::{ArrayRef, Float32Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::error::{DataFusionError, Result as DfResult};
+use datafusion::functions_nested::expr_fn::{array_element, array_max, array_position, make_array};
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::prelude::{cast, ident, lit, Expr, ParquetReadOptions, SessionContext};
+use futures::StreamExt;
+
+use flowxai::bundle::argmax_rows;
+use flowxai_datafusion::{register, ScoreExprs, ScoringModel};
+
+/// Pass-through columns copied from the input when present.
+pub const PASS_THROUGH: [&str; 3] = ["source_file", "source_line", "label"];
+
+/// Where the scoring runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Engine {
+    /// The bundle called directly on rows read by flowdata (no query engine).
+    Local,
+    /// A DataFusion plan in this process.
+    DataFusion,
+    /// A Ballista cluster: the scheduler's `host:port`.
+    Ballista(String),
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "local" => Ok(Engine::Local),
+            "datafusion" => Ok(Engine::DataFusion),
+            _ => match s
+                .strip_prefix("ballista://")
+                .or_else(|| s.strip_prefix("df://"))
+            {
+                Some(addr) if !addr.is_empty() => Ok(Engine::Ballista(addr.to_string())),
+                _ => Err(format!(
+                    "unknown engine `{s}`: use local, datafusion or ballista://host:port"
+                )),
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Local => f.write_str("local"),
+            Engine::DataFusion => f.write_str("datafusion"),
+            Engine::Ballista(addr) => write!(f, "ballista://{addr}"),
+        }
+    }
+}
+
+/// What to compute and where to write it.
+#[derive(Debug, Clone)]
+pub struct ScoreOptions {
+    /// flowdata Parquet files (canonical float32 feature columns).
+    pub inputs: Vec<PathBuf>,
+    /// Output Parquet file (`None`: count only, e.g. for benchmarks).
+    pub output: Option<PathBuf>,
+    /// Add `p_<class>` columns.
+    pub probabilities: bool,
+    /// Add an `explanation` column with the top-k SHAP features of the predicted class.
+    pub explain_top_k: Option<usize>,
+    /// DataFusion partitions (tasks per stage on Ballista).
+    pub target_partitions: usize,
+}
+
+/// What a score run did.
+#[derive(Debug, Clone)]
+pub struct ScoreSummary {
+    /// Engine used.
+    pub engine: Engine,
+    /// Flows scored.
+    pub rows: usize,
+    /// Wall time, reading to writing.
+    pub seconds: f64,
+}
+
+/// Scores `options.inputs` with `model` on `engine`.
+pub async fn score(
+    engine: &Engine,
+    model: Arc<ScoringModel>,
+    options: &ScoreOptions,
+) -> DfResult<ScoreSummary> {
+    let start = Instant::now();
+    let rows = match engine {
+        Engine::Local => score_local(&model, options)?,
+        Engine::DataFusion => {
+            let config = datafusion::prelude::SessionConfig::new()
+                .with_target_partitions(options.target_partitions.max(1));
+            let ctx = SessionContext::new_with_config(config);
+            register(&ctx, Some(Arc::clone(&model)));
+            score_on_context(&ctx, &model, options).await?
+        }
+        Engine::Ballista(addr) => {
+            let ctx = crate::connect(
+                &format!("df://{addr}"),
+                Arc::clone(&model),
+                options.target_partitions,
+            )
+            .await?;
+            score_on_context(&ctx, &model, options)
+                .await
+                .map_err(explain_rejected_task)?
+        }
+    };
+    Ok(ScoreSummary {
+        engine: engine.clone(),
+        rows,
+        seconds: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// The scoring projection over `inputs` on any context with the UDFs registered.
+pub async fn scoring_dataframe(
+    ctx: &SessionContext,
+    model: &ScoringModel,
+    options: &ScoreOptions,
+) -> DfResult<datafusion::dataframe::DataFrame> {
+    let paths: Vec<String> = options
+        .inputs
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect();
+    let df = ctx
+        .read_parquet(paths, ParquetReadOptions::default())
+        .await?;
+    let present: Vec<&str> = PASS_THROUGH
+        .iter()
+        .copied()
+        .filter(|c| df.schema().field_with_unqualified_name(c).is_ok())
+        .collect();
+    let exprs = ScoreExprs::new(ctx, model)?;
+    let pass: Vec<Expr> = present.iter().map(|c| ident(*c)).collect();
+    let mut inner = pass.clone();
+    let mut outer = pass;
+    if options.probabilities {
+        // One model pass: the label is the class at the first maximum of the probabilities
+        // (ties → lowest index, as `argmax_rows`).
+        inner.push(exprs.predict_proba().alias("__proba"));
+        let classes: Vec<Expr> = exprs.classes().iter().map(|c| lit(c.clone())).collect();
+        let position = array_position(ident("__proba"), array_max(ident("__proba")), lit(1i64));
+        let position = cast(position, DataType::Int64);
+        outer.push(array_element(make_array(classes), position).alias("predicted"));
+        outer.extend(exprs.class_probabilities(ident("__proba")));
+    } else {
+        inner.push(exprs.predict_label().alias("predicted"));
+        outer.push(ident("predicted"));
+    }
+    if let Some(k) = options.explain_top_k {
+        inner.push(exprs.explain(k).alias("explanation"));
+        outer.push(ident("explanation"));
+    }
+    df.select(inner)?.select(outer)
+}
+
+async fn score_on_context(
+    ctx: &SessionContext,
+    model: &ScoringModel,
+    options: &ScoreOptions,
+) -> DfResult<usize> {
+    let df = scoring_dataframe(ctx, model, options).await?;
+    let mut stream = df.execute_stream().await?;
+    let mut writer: Option<ArrowWriter<File>> = None;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        if let Some(path) = &options.output {
+            if writer.is_none() {
+                writer = Some(open_writer(path, batch.schema())?);
+            }
+            if let Some(w) = writer.as_mut() {
+                w.write(&batch)?;
+            }
+        }
+    }
+    if let Some(w) = writer {
+        w.close()?;
+    } else if let Some(path) = &options.output {
+        // No batch at all: still leave a valid (empty) file with the scoring schema.
+        let schema = Arc::new(stream.schema().as_ref().clone());
+        open_writer(path, schema)?.close()?;
+    }
+    Ok(rows)
+}
+
+fn open_writer(path: &Path, schema: SchemaRef) -> DfResult<ArrowWriter<File>> {
+    let file = File::create(path)
+        .map_err(|e| DataFusionError::Execution(format!("{}: {e}", path.display())))?;
+    Ok(ArrowWriter::try_new(file, schema, None)?)
+}
+
+/// Engine-free scoring: flowdata reads each file, the bundle scores it, Arrow writes it.
+fn score_local(model: &ScoringModel, options: &ScoreOptions) -> DfResult<usize> {
+    let mut writer: Option<ArrowWriter<File>> = None;
+    let mut rows = 0;
+    for input in &options.inputs {
+        let frame = flowxai::flowdata::read_parquet(input).map_err(external)?;
+        let x = frame
+            .feature_columns(model.feature_names())
+            .map_err(external)?;
+        let proba = model.predict_proba(x.view())?;
+        let predicted = argmax_rows(proba.view());
+        let classes = model.classes();
+        let mut fields = vec![
+            Field::new("source_file", DataType::Utf8, false),
+            Field::new("source_line", DataType::UInt64, false),
+            Field::new("label", DataType::Utf8, false),
+            Field::new("predicted", DataType::Utf8, true),
+        ];
+        let n = frame.n_rows();
+        let mut columns: Vec<ArrayRef> = vec![
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| frame.source_file.get(i)),
+            )),
+            Arc::new(UInt64Array::from(frame.source_line.clone())),
+            Arc::new(StringArray::from_iter_values(
+                (0..n).map(|i| frame.fine.get(i)),
+            )),
+            Arc::new(StringArray::from_iter_values(
+                predicted.iter().map(|&c| classes[c].as_str()),
+            )),
+        ];
+        if options.probabilities {
+            for (c, name) in classes.iter().enumerate() {
+                fields.push(Field::new(format!("p_{name}"), DataType::Float32, true));
+                columns.push(Arc::new(Float32Array::from(proba.column(c).to_vec())));
+            }
+        }
+        if let Some(k) = options.explain_top_k {
+            fields.push(Field::new("explanation", DataType::Utf8, true));
+            columns.push(Arc::new(StringArray::from(
+                model.explain_top_k(x.view(), k)?,
+            )));
+        }
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        rows += n;
+        if let Some(path) = &options.output {
+            if writer.is_none() {
+                writer = Some(open_writer(path, batch.schema())?);
+            }
+            if let Some(w) = writer.as_mut() {
+                w.write(&batch)?;
+            }
+        }
+    }
+    if let Some(w) = writer {
+        w.close()?;
+    }
+    Ok(rows)
+}
+
+/// Ballista reports an executor that cannot decode a task's plan (e.g. a stock executor without
+/// the flowxai UDFs) only as "could not be prepared or was rejected": say what is missing.
+fn explain_rejected_task(e: DataFusionError) -> DataFusionError {
+    let text = e.to_string();
+    if text.contains("could not be prepared") || text.contains("rejected by executor") {
+        e.context(
+            "an executor could not prepare a flowxai task: every executor must run the flowxai \
+             UDFs (start `flowxai-executor --model <bundle>`, not a stock ballista-executor)",
+        )
+    } else {
+        e
+    }
+}
+
+fn external<E: std::error::Error + Send + Sync + 'static>(e: E) -> DataFusionError {
+    DataFusionError::External(Box::new(e))
+}

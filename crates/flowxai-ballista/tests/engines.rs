@@ -1,0 +1,146 @@
+//! Plain DataFusion and in-process Ballista give the same answers as calling the model directly.
+mod common;
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::AsArray;
+use datafusion::arrow::datatypes::Float64Type;
+use datafusion::prelude::{ParquetReadOptions, SessionContext};
+
+use flowxai_ballista::{score, scoring_dataframe, Engine, ScoreOptions};
+use flowxai_datafusion::{register, ScoreExprs};
+
+fn options(f: &common::Fixture, name: &str, proba: bool, explain: Option<usize>) -> ScoreOptions {
+    ScoreOptions {
+        inputs: f.inputs.clone(),
+        output: Some(f.dir.path().join(name)),
+        probabilities: proba,
+        explain_top_k: explain,
+        target_partitions: 3,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn datafusion_and_ballista_equal_the_model_called_directly() {
+    let f = common::fixture();
+    for (bundle, explain) in [(&f.forest_dir, Some(3)), (&f.mlp_dir, None)] {
+        let model = common::load(bundle);
+        let local = options(&f, "local.parquet", true, explain);
+        let summary = score(&Engine::Local, Arc::clone(&model), &local)
+            .await
+            .unwrap();
+        assert_eq!(summary.rows, f.frame.n_rows());
+        let df = options(&f, "datafusion.parquet", true, explain);
+        score(&Engine::DataFusion, Arc::clone(&model), &df)
+            .await
+            .unwrap();
+        let n =
+            common::assert_same_scores(local.output.as_ref().unwrap(), df.output.as_ref().unwrap());
+        assert_eq!(n, f.frame.n_rows());
+
+        // The label-only projection (predict_label) agrees with the probabilities' argmax.
+        let labels_only = options(&f, "labels.parquet", false, None);
+        score(&Engine::DataFusion, Arc::clone(&model), &labels_only)
+            .await
+            .unwrap();
+        let a = common::read_scores(local.output.as_ref().unwrap());
+        let b = common::read_scores(labels_only.output.as_ref().unwrap());
+        assert!(a
+            .iter()
+            .zip(&b)
+            .all(|((ka, ra), (kb, rb))| ka == kb && ra.predicted == rb.predicted));
+
+        // In-process Ballista: a scheduler and an executor talking over loopback gRPC.
+        let ctx = flowxai_ballista::standalone(Arc::clone(&model), 3)
+            .await
+            .unwrap();
+        let bal = options(&f, "ballista.parquet", true, explain);
+        let batches = scoring_dataframe(&ctx, &model, &bal)
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, f.frame.n_rows());
+        write(&bal, &batches);
+        common::assert_same_scores(local.output.as_ref().unwrap(), bal.output.as_ref().unwrap());
+    }
+}
+
+fn write(o: &ScoreOptions, batches: &[datafusion::arrow::array::RecordBatch]) {
+    let file = std::fs::File::create(o.output.as_ref().unwrap()).unwrap();
+    let mut w =
+        datafusion::parquet::arrow::ArrowWriter::try_new(file, batches[0].schema(), None).unwrap();
+    for b in batches {
+        w.write(b).unwrap();
+    }
+    w.close().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mean_abs_shap_aggregate_equals_the_direct_sum() {
+    let f = common::fixture();
+    let model = common::load(&f.forest_dir);
+    let ctx = SessionContext::new_with_config(
+        datafusion::prelude::SessionConfig::new().with_target_partitions(3),
+    );
+    register(&ctx, Some(Arc::clone(&model)));
+    let paths: Vec<String> = f.inputs.iter().map(|p| p.display().to_string()).collect();
+    let df = ctx
+        .read_parquet(paths, ParquetReadOptions::default())
+        .await
+        .unwrap();
+    let exprs = ScoreExprs::new(&ctx, &model).unwrap();
+    let batches = df
+        .aggregate(vec![], vec![exprs.mean_abs_shap().alias("importance")])
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let list = batches[0].column(0).as_list::<i32>();
+    let values = list.value(0);
+    let got = values.as_primitive::<Float64Type>();
+
+    let x = f.frame.feature_columns(model.feature_names()).unwrap();
+    let sums = model.abs_shap_sums(x.view()).unwrap();
+    assert_eq!(got.len(), sums.len());
+    let n = f.frame.n_rows() as f64;
+    let mut nonzero = 0;
+    for (j, s) in sums.iter().enumerate() {
+        let want = s / n;
+        assert!(
+            (got.value(j) - want).abs() <= 1e-9 * want.abs().max(1e-12),
+            "feature {j}: {} vs {want}",
+            got.value(j)
+        );
+        nonzero += usize::from(want > 0.0);
+    }
+    assert!(nonzero >= 5, "only {nonzero} features carry importance");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_for_another_model_is_refused() {
+    let f = common::fixture();
+    let forest = common::load(&f.forest_dir);
+    let mlp = common::load(&f.mlp_dir);
+    assert_ne!(forest.hash(), mlp.hash());
+    // The context holds the forest; the plan names the MLP's hash.
+    let ctx = SessionContext::new();
+    register(&ctx, Some(Arc::clone(&forest)));
+    let o = options(&f, "mismatch.parquet", false, None);
+    let df = scoring_dataframe(&ctx, &mlp, &o).await.unwrap();
+    let err = df.collect().await.unwrap_err().to_string();
+    assert!(err.contains("model mismatch"), "{err}");
+    assert!(
+        err.contains(forest.hash()) && err.contains(mlp.hash()),
+        "{err}"
+    );
+
+    // A context with planning-only UDFs (a scheduler's) refuses to run them.
+    let planning = SessionContext::new();
+    register(&planning, None);
+    let df = scoring_dataframe(&planning, &forest, &o).await.unwrap();
+    let err = df.collect().await.unwrap_err().to_string();
+    assert!(err.contains("without a model"), "{err}");
+}

@@ -1,0 +1,323 @@
+//! [`ScoringModel`]: a loaded [`ModelBundle`] plus its content hash and a ready explainer.
+use std::path::{Path, PathBuf};
+
+use ndarray::{s, Array2, Array3, ArrayView2};
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
+use flowxai::shap::{
+    self, Background, KernelExplainer, KernelParams, L1Reg, NSamples, TreeExplainer,
+};
+
+use crate::error::ScaleError;
+
+/// Content hash of a bundle directory: SHA-256 over every regular file, in name order, as
+/// `name \0 length(u64 LE) bytes`. Written `sha256:<64 hex>`.
+///
+/// The hash names the exact model bytes, so a plan built against one bundle cannot silently run
+/// against another (see [`ScoringModel::check_plan_hash`]).
+pub fn content_hash(dir: &Path) -> Result<String, ScaleError> {
+    let io = |path: &Path, source| ScaleError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut names: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| io(dir, e))?
+        .map(|entry| entry.map(|e| e.path()).map_err(|e| io(dir, e)))
+        .collect::<Result<Vec<_>, _>>()?;
+    names.retain(|p| p.is_file());
+    names.sort();
+    let mut hasher = Sha256::new();
+    for path in &names {
+        let bytes = std::fs::read(path).map_err(|e| io(path, e))?;
+        let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+        hasher.update(name.unwrap_or_default().as_bytes());
+        hasher.update([0u8]);
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(&bytes);
+    }
+    let digest = hasher.finalize();
+    let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!("sha256:{hex}"))
+}
+
+/// How flows are explained (the cost bound of `explain` and `mean_abs_shap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExplainMethod {
+    /// Exact path-dependent TreeSHAP (forest bundles): cost ∝ trees × leaves × depth² per flow.
+    Tree,
+    /// KernelSHAP against one reference flow (MLP and int8 bundles): at most `nsamples` model
+    /// rows per flow.
+    Kernel {
+        /// Coalitions per flow.
+        nsamples: usize,
+    },
+}
+
+/// A model bundle loaded once per process, with the hash plans must carry.
+///
+/// ```no_run
+/// let model = flowxai_datafusion::ScoringModel::load("results/models/mlp".as_ref()).unwrap();
+/// println!("{} ({}), classes {:?}", model.hash(), model.kind(), model.classes());
+/// ```
+pub struct ScoringModel {
+    bundle: ModelBundle,
+    hash: String,
+    source: String,
+    tree: Option<TreeExplainer>,
+    method: ExplainMethod,
+}
+
+impl std::fmt::Debug for ScoringModel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ScoringModel")
+            .field("hash", &self.hash)
+            .field("source", &self.source)
+            .field("kind", &self.bundle.model.kind())
+            .field("method", &self.method)
+            .finish()
+    }
+}
+
+/// Default KernelSHAP budget of `explain` for MLP bundles: shap's `auto` for 76 features
+/// (2·76 + 2048), so one flow costs at most 2,200 model rows.
+pub const DEFAULT_KERNEL_NSAMPLES: usize = 2 * 76 + 2048;
+
+impl ScoringModel {
+    /// Loads the bundle in `dir` and hashes its files.
+    pub fn load(dir: &Path) -> Result<Self, ScaleError> {
+        let hash = content_hash(dir)?;
+        let bundle = ModelBundle::load(dir).map_err(|e| ScaleError::Bundle {
+            path: dir.to_path_buf(),
+            msg: e.to_string(),
+        })?;
+        Self::from_bundle(bundle, hash, dir.display().to_string())
+    }
+
+    /// Wraps an in-memory bundle; `hash` is what plans must carry, `source` names it in errors.
+    pub fn from_bundle(
+        bundle: ModelBundle,
+        hash: String,
+        source: String,
+    ) -> Result<Self, ScaleError> {
+        let (tree, method) = match &bundle.model {
+            BundleModel::Forest(forest) => {
+                let ensemble = flowxai::adapters::forest_to_tree_ensemble(forest);
+                let explainer = TreeExplainer::new(&ensemble).map_err(shap_err)?;
+                (Some(explainer), ExplainMethod::Tree)
+            }
+            BundleModel::Mlp(_) | BundleModel::Int8(_) => (
+                None,
+                ExplainMethod::Kernel {
+                    nsamples: DEFAULT_KERNEL_NSAMPLES,
+                },
+            ),
+        };
+        Ok(Self {
+            bundle,
+            hash,
+            source,
+            tree,
+            method,
+        })
+    }
+
+    /// Changes the KernelSHAP budget (no effect on forest bundles, which are explained exactly).
+    pub fn with_kernel_nsamples(mut self, nsamples: usize) -> Self {
+        if let ExplainMethod::Kernel { .. } = self.method {
+            self.method = ExplainMethod::Kernel {
+                nsamples: nsamples.max(2),
+            };
+        }
+        self
+    }
+
+    /// `sha256:<hex>` of the bundle files.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+
+    /// Where the bundle came from (a directory), for messages.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// `mlp`, `int8` or `forest`.
+    pub fn kind(&self) -> &'static str {
+        self.bundle.model.kind()
+    }
+
+    /// Raw canonical input features, in argument order.
+    pub fn feature_names(&self) -> &[String] {
+        &self.bundle.feature_names
+    }
+
+    /// Output classes, in probability order.
+    pub fn classes(&self) -> &[String] {
+        &self.bundle.classes
+    }
+
+    /// The bundle itself (for direct, engine-free scoring).
+    pub fn bundle(&self) -> &ModelBundle {
+        &self.bundle
+    }
+
+    /// How `explain` works for this model.
+    pub fn explain_method(&self) -> ExplainMethod {
+        self.method
+    }
+
+    /// Errors unless `plan_hash` is this model's hash: a plan built for another bundle must not
+    /// run here.
+    pub fn check_plan_hash(&self, plan_hash: &str) -> Result<(), ScaleError> {
+        if plan_hash == self.hash {
+            Ok(())
+        } else {
+            Err(ScaleError::ModelMismatch {
+                plan: plan_hash.to_string(),
+                held: self.hash.clone(),
+                origin: self.source.clone(),
+            })
+        }
+    }
+
+    /// Class probabilities of raw canonical feature rows, `[rows, classes]`.
+    pub fn predict_proba(&self, raw: ArrayView2<'_, f32>) -> Result<Array2<f32>, ScaleError> {
+        self.bundle
+            .predict_proba(raw)
+            .map_err(|e| ScaleError::Model(e.to_string()))
+    }
+
+    /// SHAP values of raw rows in raw-feature space, `[rows, raw features, classes]` (features the
+    /// preprocessing drops as constant get 0), and the model's probabilities `[rows, classes]`.
+    ///
+    /// Every flow is explained on its own (KernelSHAP flows all use the same seeded stream), so
+    /// a flow's values do not depend on which other flows share its batch.
+    pub fn shap_values(
+        &self,
+        raw: ArrayView2<'_, f32>,
+    ) -> Result<(Array3<f64>, Array2<f32>), ScaleError> {
+        let x = self
+            .bundle
+            .transform(raw)
+            .map_err(|e| ScaleError::Model(e.to_string()))?;
+        let proba = self
+            .bundle
+            .model
+            .predict_proba(x.view())
+            .map_err(|e| ScaleError::Model(e.to_string()))?;
+        let n = raw.nrows();
+        let n_classes = self.bundle.classes.len();
+        let in_space = match (&self.tree, self.method) {
+            (Some(tree), _) => tree.explain(x.view()).map_err(shap_err)?.values,
+            (None, ExplainMethod::Kernel { nsamples }) => self.kernel_values(x.view(), nsamples)?,
+            (None, ExplainMethod::Tree) => {
+                return Err(ScaleError::Model("tree explainer missing".into()))
+            }
+        };
+        let cols = self.bundle.preprocessing.output_features();
+        let mut values = Array3::<f64>::zeros((n, raw.ncols(), n_classes));
+        for (j_model, &j_raw) in cols.iter().enumerate() {
+            values
+                .slice_mut(s![.., j_raw, ..])
+                .assign(&in_space.slice(s![.., j_model, ..]));
+        }
+        Ok((values, proba))
+    }
+
+    /// KernelSHAP in the model's input space against one reference flow: the all-zero row,
+    /// which after the robust scaler is the training median of every feature ("the median
+    /// flow"). The bundle carries no background sample; one reference keeps the cost per flow
+    /// at `nsamples` model rows.
+    fn kernel_values(
+        &self,
+        x: ArrayView2<'_, f32>,
+        nsamples: usize,
+    ) -> Result<Array3<f64>, ScaleError> {
+        let model = BundleModelFn(&self.bundle.model);
+        let background = Background::new(Array2::zeros((1, x.ncols()))).map_err(shap_err)?;
+        let params = KernelParams::new()
+            .l1_reg(L1Reg::None)
+            .nsamples(NSamples::Fixed(nsamples))
+            .check()
+            .map_err(shap_err)?;
+        let explainer = KernelExplainer::new(&model, background, params).map_err(shap_err)?;
+        let per_flow: Vec<Array3<f64>> = (0..x.nrows())
+            .into_par_iter()
+            .map(|i| {
+                explainer
+                    .explain(x.slice(s![i..i + 1, ..]))
+                    .map(|e| e.values)
+                    .map_err(shap_err)
+            })
+            .collect::<Result<_, _>>()?;
+        let views: Vec<_> = per_flow.iter().map(|v| v.view()).collect();
+        if views.is_empty() {
+            return Ok(Array3::zeros((0, x.ncols(), self.bundle.classes.len())));
+        }
+        ndarray::concatenate(ndarray::Axis(0), &views).map_err(|e| ScaleError::Model(e.to_string()))
+    }
+
+    /// Top-`k` features by |SHAP| for the predicted class of every row, as
+    /// `feature=+0.1234;feature=-0.0567` (largest first; ties by feature order).
+    pub fn explain_top_k(
+        &self,
+        raw: ArrayView2<'_, f32>,
+        k: usize,
+    ) -> Result<Vec<String>, ScaleError> {
+        let (values, proba) = self.shap_values(raw)?;
+        let predicted = argmax_rows(proba.view());
+        let names = &self.bundle.feature_names;
+        Ok(predicted
+            .iter()
+            .enumerate()
+            .map(|(i, &c)| {
+                let mut order: Vec<usize> = (0..names.len()).collect();
+                order.sort_by(|&a, &b| {
+                    values[[i, b, c]]
+                        .abs()
+                        .total_cmp(&values[[i, a, c]].abs())
+                        .then(a.cmp(&b))
+                });
+                order
+                    .iter()
+                    .take(k)
+                    .map(|&j| format!("{}={:+.4}", names[j], values[[i, j, c]]))
+                    .collect::<Vec<_>>()
+                    .join(";")
+            })
+            .collect())
+    }
+
+    /// Per raw feature: the sum over rows of Σ_classes |SHAP| (divide by the row count for the
+    /// overall mean |SHAP| of [`flowxai::shap::GlobalImportance`]).
+    pub fn abs_shap_sums(&self, raw: ArrayView2<'_, f32>) -> Result<Vec<f64>, ScaleError> {
+        let (values, _) = self.shap_values(raw)?;
+        let (n, m, d) = values.dim();
+        let mut sums = vec![0.0; m];
+        for i in 0..n {
+            for (j, sum) in sums.iter_mut().enumerate() {
+                *sum += (0..d).map(|c| values[[i, j, c]].abs()).sum::<f64>();
+            }
+        }
+        Ok(sums)
+    }
+}
+
+/// The bundle's model as a [`shap::Model`] (input: preprocessed rows).
+struct BundleModelFn<'a>(&'a BundleModel);
+
+impl shap::Model for BundleModelFn<'_> {
+    fn predict_proba(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
+        // Only a wrong column count can fail, and the explainer always passes the model's own
+        // width; NaN rows would surface in the explanation rather than vanish.
+        self.0
+            .predict_proba(x)
+            .unwrap_or_else(|_| Array2::from_elem((x.nrows(), 1), f32::NAN))
+    }
+}
+
+fn shap_err(e: shap::ShapError) -> ScaleError {
+    ScaleError::Model(e.to_string())
+}
