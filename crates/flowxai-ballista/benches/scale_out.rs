@@ -9,7 +9,8 @@
 //! files. Models: the `optimized` MLP (3 epochs on the real sample: speed does not depend on
 //! training) and a 100-tree forest. Speed only; never quote accuracy from it.
 //!
-//! Run: `cargo bench --profile scale -p flowxai-ballista --bench scale_out`.
+//! Run: `cargo bench --profile scale -p flowxai-ballista --bench scale_out` (set
+//! `SCALE_BENCH_ROWS=4194304` for 4× the rows).
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,8 +27,16 @@ use flowxai::rf_baseline::RandomForest;
 use flowxai_ballista::{score, Engine, ScoreOptions};
 use flowxai_datafusion::ScoringModel;
 
-const ROWS: usize = 1 << 20;
 const FILES: usize = 4;
+
+/// Rows scored per iteration: 1,048,576, or `SCALE_BENCH_ROWS` (e.g. 4194304 to see how the
+/// fixed cost of a Ballista job amortises).
+fn rows() -> usize {
+    std::env::var("SCALE_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1 << 20)
+}
 
 struct Setup {
     _dir: tempfile::TempDir,
@@ -41,10 +50,11 @@ fn setup() -> Setup {
         .join("../../../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
     let (frame, _) = read_csv(&[&csv], &ReadOptions::default()).expect("read the real sample");
     let frame = frame.task_rows();
-    let big = resample_synthetic(&frame, ROWS, 42).expect("resample");
+    let n = rows();
+    let big = resample_synthetic(&frame, n, 42).expect("resample");
     let inputs: Vec<PathBuf> = (0..FILES)
         .map(|part| {
-            let idx: Vec<usize> = (0..ROWS).filter(|i| i % FILES == part).collect();
+            let idx: Vec<usize> = (0..n).filter(|i| i % FILES == part).collect();
             let path = dir.path().join(format!("synthetic-{part}.parquet"));
             write_parquet(&big.select(&idx), &path).expect("write parquet");
             path
@@ -113,13 +123,14 @@ fn bench(c: &mut Criterion) {
     group
         .sample_size(10)
         .measurement_time(Duration::from_secs(20));
-    group.throughput(Throughput::Elements(ROWS as u64));
+    let n = rows();
+    group.throughput(Throughput::Elements(n as u64));
     for (name, model) in &s.models {
         let ballista = rt
             .block_on(flowxai_ballista::standalone(Arc::clone(model), FILES))
             .expect("in-process Ballista");
         for engine in ["direct", "datafusion", "ballista-loopback"] {
-            group.bench_function(BenchmarkId::new(*name, engine), |b| {
+            group.bench_function(BenchmarkId::new(format!("{name}-{n}"), engine), |b| {
                 b.iter(|| {
                     let rows = rt.block_on(async {
                         match engine {
@@ -140,7 +151,7 @@ fn bench(c: &mut Criterion) {
                             }
                         }
                     });
-                    assert_eq!(rows.expect("scoring failed"), ROWS);
+                    assert_eq!(rows.expect("scoring failed"), n);
                 })
             });
         }

@@ -8,13 +8,18 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{ArrayRef, Float32Array, RecordBatch, StringArray, UInt64Array};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::Float32Type;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::functions_nested::expr_fn::{array_element, array_max, array_position, make_array};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::prelude::{cast, ident, lit, Expr, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
+use ndarray::Array2;
+use rayon::prelude::*;
 
 use flowxai::bundle::argmax_rows;
 use flowxai_datafusion::{register, ScoreExprs, ScoringModel};
@@ -143,9 +148,25 @@ pub async fn scoring_dataframe(
         .filter(|c| df.schema().field_with_unqualified_name(c).is_ok())
         .collect();
     let exprs = ScoreExprs::new(ctx, model)?;
-    let pass: Vec<Expr> = present.iter().map(|c| ident(*c)).collect();
-    let mut inner = pass.clone();
-    let mut outer = pass;
+    // DataFusion reads Parquet strings as Utf8View; cast back so every engine writes the same
+    // Utf8 columns as the direct path (measured: no speed difference either way).
+    let inner_pass: Vec<Expr> = present
+        .iter()
+        .map(|c| {
+            match df
+                .schema()
+                .field_with_unqualified_name(c)
+                .map(|f| f.data_type().clone())
+            {
+                Ok(DataType::Utf8View | DataType::LargeUtf8) => {
+                    cast(ident(*c), DataType::Utf8).alias(*c)
+                }
+                _ => ident(*c),
+            }
+        })
+        .collect();
+    let mut inner = inner_pass;
+    let mut outer: Vec<Expr> = present.iter().map(|c| ident(*c)).collect();
     if options.probabilities {
         // One model pass: the label is the class at the first maximum of the probabilities
         // (ties → lowest index, as `argmax_rows`).
@@ -203,37 +224,95 @@ fn open_writer(path: &Path, schema: SchemaRef) -> DfResult<ArrowWriter<File>> {
     Ok(ArrowWriter::try_new(file, schema, None)?)
 }
 
-/// Engine-free scoring: flowdata reads each file, the bundle scores it, Arrow writes it.
+/// Engine-free scoring, the baseline the engines are compared with: every file is read with
+/// the Arrow Parquet reader (only the model's features and the pass-through columns, files in
+/// parallel), scored by the bundle batch by batch and written in input order.
 fn score_local(model: &ScoringModel, options: &ScoreOptions) -> DfResult<usize> {
+    let scored: Vec<Vec<RecordBatch>> = options
+        .inputs
+        .par_iter()
+        .map(|input| score_file(model, input, options))
+        .collect::<DfResult<_>>()?;
     let mut writer: Option<ArrowWriter<File>> = None;
     let mut rows = 0;
-    for input in &options.inputs {
-        let frame = flowxai::flowdata::read_parquet(input).map_err(external)?;
-        let x = frame
-            .feature_columns(model.feature_names())
-            .map_err(external)?;
+    for batch in scored.iter().flatten() {
+        rows += batch.num_rows();
+        if let Some(path) = &options.output {
+            if writer.is_none() {
+                writer = Some(open_writer(path, batch.schema())?);
+            }
+            if let Some(w) = writer.as_mut() {
+                w.write(batch)?;
+            }
+        }
+    }
+    if let Some(w) = writer {
+        w.close()?;
+    }
+    Ok(rows)
+}
+
+fn score_file(
+    model: &ScoringModel,
+    input: &Path,
+    options: &ScoreOptions,
+) -> DfResult<Vec<RecordBatch>> {
+    let in_file =
+        |e: &dyn std::fmt::Display| DataFusionError::Execution(format!("{}: {e}", input.display()));
+    let file = File::open(input).map_err(|e| in_file(&e))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let schema = builder.schema().clone();
+    let wanted: Vec<&str> = PASS_THROUGH
+        .iter()
+        .copied()
+        .chain(model.feature_names().iter().map(String::as_str))
+        .collect();
+    let mut indices = Vec::new();
+    for name in &wanted {
+        match schema.index_of(name) {
+            Ok(i) => indices.push(i),
+            Err(_) if PASS_THROUGH.contains(name) => {}
+            Err(_) => return Err(in_file(&format!("no feature column `{name}`"))),
+        }
+    }
+    let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+    let reader = builder
+        .with_projection(mask)
+        .with_batch_size(65536)
+        .build()?;
+    let classes = model.classes();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        let n = batch.num_rows();
+        let mut x = Array2::<f32>::zeros((n, model.feature_names().len()));
+        for (j, name) in model.feature_names().iter().enumerate() {
+            let column = batch
+                .column_by_name(name)
+                .ok_or_else(|| in_file(&format!("no feature column `{name}`")))?;
+            let column = datafusion::arrow::compute::cast(column, &DataType::Float32)?;
+            let values = column.as_primitive::<Float32Type>();
+            if values.null_count() > 0 {
+                return Err(in_file(&format!("feature `{name}` has nulls")));
+            }
+            for (i, v) in values.values().iter().enumerate() {
+                x[[i, j]] = *v;
+            }
+        }
         let proba = model.predict_proba(x.view())?;
+        let mut fields = Vec::new();
+        let mut columns: Vec<ArrayRef> = Vec::new();
+        for name in PASS_THROUGH {
+            if let Some(c) = batch.column_by_name(name) {
+                fields.push(Field::new(name, c.data_type().clone(), true));
+                columns.push(Arc::clone(c));
+            }
+        }
+        fields.push(Field::new("predicted", DataType::Utf8, true));
         let predicted = argmax_rows(proba.view());
-        let classes = model.classes();
-        let mut fields = vec![
-            Field::new("source_file", DataType::Utf8, false),
-            Field::new("source_line", DataType::UInt64, false),
-            Field::new("label", DataType::Utf8, false),
-            Field::new("predicted", DataType::Utf8, true),
-        ];
-        let n = frame.n_rows();
-        let mut columns: Vec<ArrayRef> = vec![
-            Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| frame.source_file.get(i)),
-            )),
-            Arc::new(UInt64Array::from(frame.source_line.clone())),
-            Arc::new(StringArray::from_iter_values(
-                (0..n).map(|i| frame.fine.get(i)),
-            )),
-            Arc::new(StringArray::from_iter_values(
-                predicted.iter().map(|&c| classes[c].as_str()),
-            )),
-        ];
+        columns.push(Arc::new(StringArray::from_iter_values(
+            predicted.iter().map(|&c| classes[c].as_str()),
+        )));
         if options.probabilities {
             for (c, name) in classes.iter().enumerate() {
                 fields.push(Field::new(format!("p_{name}"), DataType::Float32, true));
@@ -246,21 +325,12 @@ fn score_local(model: &ScoringModel, options: &ScoreOptions) -> DfResult<usize> 
                 model.explain_top_k(x.view(), k)?,
             )));
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        rows += n;
-        if let Some(path) = &options.output {
-            if writer.is_none() {
-                writer = Some(open_writer(path, batch.schema())?);
-            }
-            if let Some(w) = writer.as_mut() {
-                w.write(&batch)?;
-            }
-        }
+        out.push(RecordBatch::try_new(
+            Arc::new(Schema::new(fields)),
+            columns,
+        )?);
     }
-    if let Some(w) = writer {
-        w.close()?;
-    }
-    Ok(rows)
+    Ok(out)
 }
 
 /// Ballista reports an executor that cannot decode a task's plan (e.g. a stock executor without
@@ -275,8 +345,4 @@ fn explain_rejected_task(e: DataFusionError) -> DataFusionError {
     } else {
         e
     }
-}
-
-fn external<E: std::error::Error + Send + Sync + 'static>(e: E) -> DataFusionError {
-    DataFusionError::External(Box::new(e))
 }
