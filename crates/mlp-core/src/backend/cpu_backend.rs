@@ -225,15 +225,7 @@ impl Backend for CpuBackend {
         row_weights: &[f32],
         masks: MaskSource<'_>,
     ) -> Result<(StepStats, Vec<f32>)> {
-        let rows = labels.len();
-        if rows == 0 || x.len() != rows * net.arch.n_features || row_weights.len() != rows {
-            return Err(MlpError::Shape(format!(
-                "train_step: {} values, {rows} labels, {} weights for {} features",
-                x.len(),
-                row_weights.len(),
-                net.arch.n_features
-            )));
-        }
+        let rows = super::check_step_shapes(net, x, labels, row_weights)?;
         let mut ws = Workspace::new(net, rows);
         let st = engine::train_step(net, &mut ws, x, labels, row_weights, masks, None);
         Ok((st, ws.grads))

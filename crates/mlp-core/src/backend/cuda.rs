@@ -1381,15 +1381,7 @@ impl Backend for CudaBackend {
         row_weights: &[f32],
         masks: MaskSource<'_>,
     ) -> Result<(StepStats, Vec<f32>)> {
-        let rows = labels.len();
-        if rows == 0 || x.len() != rows * net.arch.n_features || row_weights.len() != rows {
-            return Err(MlpError::Shape(format!(
-                "train_step: {} values, {rows} labels, {} weights for {} features",
-                x.len(),
-                row_weights.len(),
-                net.arch.n_features
-            )));
-        }
+        let rows = super::check_step_shapes(net, x, labels, row_weights)?;
         let mut st = DeviceState::new(self, net, rows)?;
         self.write(&mut st.xb, x)?;
         let y: Vec<i32> = labels

@@ -304,6 +304,26 @@ pub trait Backend: Send + Sync {
     fn logits(&self, layers: &[DenseLayer], x: ArrayView2<f32>) -> Result<Array2<f32>>;
 }
 
+/// The row count of a training step, after checking that `x`, `labels` and `row_weights` agree
+/// with each other and with the network's input width (shared by every backend's `train_step`).
+pub(crate) fn check_step_shapes(
+    net: &Network,
+    x: &[f32],
+    labels: &[usize],
+    row_weights: &[f32],
+) -> Result<usize> {
+    let rows = labels.len();
+    if rows == 0 || x.len() != rows * net.arch.n_features || row_weights.len() != rows {
+        return Err(crate::MlpError::Shape(format!(
+            "train_step: {} values, {rows} labels, {} weights for {} features",
+            x.len(),
+            row_weights.len(),
+            net.arch.n_features
+        )));
+    }
+    Ok(rows)
+}
+
 /// Integer code of an activation inside the kernels.
 pub fn act_code(act: Activation) -> i32 {
     match act {
