@@ -8,8 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::Float32Type;
+use datafusion::arrow::array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::functions_nested::expr_fn::{array_element, array_max, array_position, make_array};
@@ -18,10 +17,10 @@ use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::prelude::{cast, ident, lit, Expr, ParquetReadOptions, SessionContext};
 use futures::StreamExt;
-use ndarray::Array2;
 use rayon::prelude::*;
 
 use flowxai::bundle::argmax_rows;
+use flowxai_datafusion::udf::feature_rows;
 use flowxai_datafusion::{register, ScoreExprs, ScoringModel};
 
 /// Pass-through columns copied from the input when present.
@@ -284,21 +283,21 @@ fn score_file(
     let mut out = Vec::new();
     for batch in reader {
         let batch = batch?;
-        let n = batch.num_rows();
-        let mut x = Array2::<f32>::zeros((n, model.feature_names().len()));
-        for (j, name) in model.feature_names().iter().enumerate() {
-            let column = batch
-                .column_by_name(name)
-                .ok_or_else(|| in_file(&format!("no feature column `{name}`")))?;
-            let column = datafusion::arrow::compute::cast(column, &DataType::Float32)?;
-            let values = column.as_primitive::<Float32Type>();
-            if values.null_count() > 0 {
-                return Err(in_file(&format!("feature `{name}` has nulls")));
-            }
-            for (i, v) in values.values().iter().enumerate() {
-                x[[i, j]] = *v;
-            }
-        }
+        let columns: Vec<ArrayRef> = model
+            .feature_names()
+            .iter()
+            .map(|name| {
+                batch
+                    .column_by_name(name)
+                    .cloned()
+                    .ok_or_else(|| in_file(&format!("no feature column `{name}`")))
+            })
+            .collect::<DfResult<_>>()?;
+        let x = feature_rows(
+            &input.display().to_string(),
+            model.feature_names(),
+            &columns,
+        )?;
         let proba = model.predict_proba(x.view())?;
         let mut fields = Vec::new();
         let mut columns: Vec<ArrayRef> = Vec::new();

@@ -173,19 +173,32 @@ fn feature_matrix(
             names.join(", ")
         )));
     }
+    let columns: Vec<ArrayRef> = args
+        .iter()
+        .map(|arg| arg.clone().into_array(n_rows))
+        .collect::<DfResult<_>>()
+        .map_err(|e| ScaleError::Arguments(format!("`{udf}`: {e}")))?;
+    feature_rows(&format!("`{udf}`"), names, &columns)
+}
+
+/// Row-major `[rows, features]` from one Arrow column per feature, in `names` order: each cast
+/// to Float32, nulls refused. `context` (a UDF or file name) starts every error message.
+pub fn feature_rows(
+    context: &str,
+    names: &[String],
+    columns: &[ArrayRef],
+) -> Result<Array2<f32>, ScaleError> {
+    let n_rows = columns.first().map_or(0, |c| c.len());
     let mut x = Array2::<f32>::zeros((n_rows, names.len()));
-    for (j, (arg, name)) in args.iter().zip(names).enumerate() {
-        let array = arg
-            .clone()
-            .into_array(n_rows)
-            .and_then(|a| cast(&a, &DataType::Float32).map_err(Into::into))
-            .map_err(|e| ScaleError::Arguments(format!("`{udf}`: feature `{name}`: {e}")))?;
+    for (j, (column, name)) in columns.iter().zip(names).enumerate() {
+        let array = cast(column, &DataType::Float32)
+            .map_err(|e| ScaleError::Arguments(format!("{context}: feature `{name}`: {e}")))?;
         let values: &Float32Array = array.as_primitive::<Float32Type>();
         if values.null_count() > 0 {
             let row = (0..values.len()).find(|&i| values.is_null(i)).unwrap_or(0);
             return Err(ScaleError::Arguments(format!(
-                "`{udf}`: feature `{name}` is null in row {row} of the batch: flowxai models need \
-                 every feature"
+                "{context}: feature `{name}` is null in row {row} of the batch: flowxai models \
+                 need every feature"
             )));
         }
         for (i, v) in values.values().iter().enumerate() {
