@@ -193,28 +193,58 @@ async fn score_on_context(
 ) -> DfResult<usize> {
     let df = scoring_dataframe(ctx, model, options).await?;
     let mut stream = df.execute_stream().await?;
-    let mut writer: Option<ArrowWriter<File>> = None;
-    let mut rows = 0;
+    let mut sink = OutputSink::new(options.output.as_deref());
     while let Some(batch) = stream.next().await {
-        let batch = batch?;
-        rows += batch.num_rows();
-        if let Some(path) = &options.output {
-            if writer.is_none() {
-                writer = Some(open_writer(path, batch.schema())?);
-            }
-            if let Some(w) = writer.as_mut() {
-                w.write(&batch)?;
-            }
+        sink.write(&batch?)?;
+    }
+    // No batch at all: still leave a valid (empty) file with the scoring schema.
+    sink.finish(Some(stream.schema()))
+}
+
+/// Counts the scored rows and, when an output path is set, writes them to one Parquet file
+/// (opened at the first batch, whose schema it takes).
+struct OutputSink<'a> {
+    path: Option<&'a Path>,
+    writer: Option<ArrowWriter<File>>,
+    rows: usize,
+}
+
+impl<'a> OutputSink<'a> {
+    fn new(path: Option<&'a Path>) -> Self {
+        Self {
+            path,
+            writer: None,
+            rows: 0,
         }
     }
-    if let Some(w) = writer {
-        w.close()?;
-    } else if let Some(path) = &options.output {
-        // No batch at all: still leave a valid (empty) file with the scoring schema.
-        let schema = Arc::new(stream.schema().as_ref().clone());
-        open_writer(path, schema)?.close()?;
+
+    fn write(&mut self, batch: &RecordBatch) -> DfResult<()> {
+        self.rows += batch.num_rows();
+        let Some(path) = self.path else {
+            return Ok(());
+        };
+        let writer = match self.writer.as_mut() {
+            Some(w) => w,
+            None => self.writer.insert(open_writer(path, batch.schema())?),
+        };
+        writer.write(batch)?;
+        Ok(())
     }
-    Ok(rows)
+
+    /// Closes the file; with no batch written, `empty_schema` (when known) still gives a valid,
+    /// empty file. Returns the rows seen.
+    fn finish(self, empty_schema: Option<SchemaRef>) -> DfResult<usize> {
+        match (self.writer, self.path, empty_schema) {
+            (Some(w), _, _) => {
+                w.close()?;
+            }
+            (None, Some(path), Some(schema)) => {
+                open_writer(path, schema)?.close()?;
+            }
+            _ => {}
+        }
+        Ok(self.rows)
+    }
 }
 
 fn open_writer(path: &Path, schema: SchemaRef) -> DfResult<ArrowWriter<File>> {
@@ -232,23 +262,11 @@ fn score_local(model: &ScoringModel, options: &ScoreOptions) -> DfResult<usize> 
         .par_iter()
         .map(|input| score_file(model, input, options))
         .collect::<DfResult<_>>()?;
-    let mut writer: Option<ArrowWriter<File>> = None;
-    let mut rows = 0;
+    let mut sink = OutputSink::new(options.output.as_deref());
     for batch in scored.iter().flatten() {
-        rows += batch.num_rows();
-        if let Some(path) = &options.output {
-            if writer.is_none() {
-                writer = Some(open_writer(path, batch.schema())?);
-            }
-            if let Some(w) = writer.as_mut() {
-                w.write(batch)?;
-            }
-        }
+        sink.write(batch)?;
     }
-    if let Some(w) = writer {
-        w.close()?;
-    }
-    Ok(rows)
+    sink.finish(None)
 }
 
 fn score_file(
