@@ -55,6 +55,14 @@ pub enum ExplainMethod {
     },
 }
 
+/// The explainer a bundle's model kind gets, built once at load.
+enum Explainer {
+    /// Exact TreeSHAP, its tree arrays converted from the forest.
+    Tree(TreeExplainer),
+    /// KernelSHAP with this many coalitions per flow (built per call: it borrows the model).
+    Kernel { nsamples: usize },
+}
+
 /// A model bundle loaded once per process, with the hash plans must carry.
 ///
 /// ```no_run
@@ -65,8 +73,7 @@ pub struct ScoringModel {
     bundle: ModelBundle,
     hash: String,
     source: String,
-    tree: Option<TreeExplainer>,
-    method: ExplainMethod,
+    explainer: Explainer,
 }
 
 impl std::fmt::Debug for ScoringModel {
@@ -75,7 +82,7 @@ impl std::fmt::Debug for ScoringModel {
             .field("hash", &self.hash)
             .field("source", &self.source)
             .field("kind", &self.bundle.model.kind())
-            .field("method", &self.method)
+            .field("method", &self.explain_method())
             .finish()
     }
 }
@@ -101,34 +108,27 @@ impl ScoringModel {
         hash: String,
         source: String,
     ) -> Result<Self, ScaleError> {
-        let (tree, method) = match &bundle.model {
+        let explainer = match &bundle.model {
             BundleModel::Forest(forest) => {
                 let ensemble = flowxai::adapters::forest_to_tree_ensemble(forest);
-                let explainer = TreeExplainer::new(&ensemble).map_err(shap_err)?;
-                (Some(explainer), ExplainMethod::Tree)
+                Explainer::Tree(TreeExplainer::new(&ensemble).map_err(shap_err)?)
             }
-            BundleModel::Mlp(_) | BundleModel::Int8(_) => (
-                None,
-                ExplainMethod::Kernel {
-                    nsamples: DEFAULT_KERNEL_NSAMPLES,
-                },
-            ),
+            BundleModel::Mlp(_) | BundleModel::Int8(_) => Explainer::Kernel {
+                nsamples: DEFAULT_KERNEL_NSAMPLES,
+            },
         };
         Ok(Self {
             bundle,
             hash,
             source,
-            tree,
-            method,
+            explainer,
         })
     }
 
     /// Changes the KernelSHAP budget (no effect on forest bundles, which are explained exactly).
     pub fn with_kernel_nsamples(mut self, nsamples: usize) -> Self {
-        if let ExplainMethod::Kernel { .. } = self.method {
-            self.method = ExplainMethod::Kernel {
-                nsamples: nsamples.max(2),
-            };
+        if let Explainer::Kernel { nsamples: n } = &mut self.explainer {
+            *n = nsamples.max(2);
         }
         self
     }
@@ -165,7 +165,10 @@ impl ScoringModel {
 
     /// How `explain` works for this model.
     pub fn explain_method(&self) -> ExplainMethod {
-        self.method
+        match self.explainer {
+            Explainer::Tree(_) => ExplainMethod::Tree,
+            Explainer::Kernel { nsamples } => ExplainMethod::Kernel { nsamples },
+        }
     }
 
     /// Errors unless `plan_hash` is this model's hash: a plan built for another bundle must not
@@ -209,12 +212,9 @@ impl ScoringModel {
             .map_err(|e| ScaleError::Model(e.to_string()))?;
         let n = raw.nrows();
         let n_classes = self.bundle.classes.len();
-        let in_space = match (&self.tree, self.method) {
-            (Some(tree), _) => tree.explain(x.view()).map_err(shap_err)?.values,
-            (None, ExplainMethod::Kernel { nsamples }) => self.kernel_values(x.view(), nsamples)?,
-            (None, ExplainMethod::Tree) => {
-                return Err(ScaleError::Model("tree explainer missing".into()))
-            }
+        let in_space = match &self.explainer {
+            Explainer::Tree(tree) => tree.explain(x.view()).map_err(shap_err)?.values,
+            Explainer::Kernel { nsamples } => self.kernel_values(x.view(), *nsamples)?,
         };
         let cols = self.bundle.preprocessing.output_features();
         let mut values = Array3::<f64>::zeros((n, raw.ncols(), n_classes));
