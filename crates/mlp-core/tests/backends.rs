@@ -20,31 +20,62 @@ use mlp_core::{Activation, Architecture, HiddenSpec, Init, MlpParams, Network, S
 use ndarray::{Array1, Array2};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+#[cfg(feature = "cuda")]
 use std::sync::OnceLock;
 
-fn cuda_backend() -> Option<&'static dyn Backend> {
-    static CUDA: OnceLock<Option<Box<dyn Backend>>> = OnceLock::new();
-    let be = CUDA.get_or_init(|| match backend::cuda() {
-        Ok(be) => Some(be),
+#[cfg(feature = "cuda")]
+use mlp_core::backend::cuda::{CudaBackend, FusedTile, ServingPrecision};
+
+/// Whether a missing CUDA device must fail the test run (`FLOWXAI_REQUIRE_CUDA=1`).
+fn cuda_required() -> bool {
+    std::env::var("FLOWXAI_REQUIRE_CUDA").is_ok_and(|v| v == "1")
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_device() -> Option<&'static CudaBackend> {
+    static CUDA: OnceLock<Option<CudaBackend>> = OnceLock::new();
+    CUDA.get_or_init(|| match CudaBackend::new(0) {
+        Ok(be) => {
+            eprintln!("(cuda: {})", be.name());
+            Some(be)
+        }
         Err(e) => {
             assert!(
-                std::env::var("FLOWXAI_REQUIRE_CUDA").map_or(true, |v| v != "1"),
+                !cuda_required(),
                 "FLOWXAI_REQUIRE_CUDA=1 but CUDA is unavailable: {e}"
             );
             eprintln!("(cuda unavailable: {e})");
             None
         }
-    });
-    be.as_deref()
+    })
+    .as_ref()
+}
+
+#[cfg(feature = "cuda")]
+fn cuda_backend() -> Option<&'static dyn Backend> {
+    cuda_device().map(|be| be as &dyn Backend)
+}
+
+#[cfg(not(feature = "cuda"))]
+fn cuda_backend() -> Option<&'static dyn Backend> {
+    // Exercise the same error path a user without the feature sees.
+    if let Err(e) = backend::cuda() {
+        assert!(
+            !cuda_required(),
+            "FLOWXAI_REQUIRE_CUDA=1 but CUDA is unavailable: {e}"
+        );
+        eprintln!("(cuda unavailable: {e})");
+    }
+    None
 }
 
 /// The CUDA backend with its kernels compiled for the host by a C++ compiler (`CXX`, default
 /// `g++`) and run by `tests/emulator/cuda_emulator.cpp` on CPU threads.
 #[cfg(feature = "cuda")]
-fn emulated_backend() -> Option<&'static dyn Backend> {
+fn emulated_device() -> Option<&'static CudaBackend> {
     use std::path::Path;
-    static EMU: OnceLock<Option<Box<dyn Backend>>> = OnceLock::new();
-    let be = EMU.get_or_init(|| {
+    static EMU: OnceLock<Option<CudaBackend>> = OnceLock::new();
+    EMU.get_or_init(|| {
         let cxx = std::env::var("CXX").unwrap_or_else(|_| "g++".into());
         let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
         let lib = Path::new(env!("CARGO_TARGET_TMPDIR")).join("libflowxai_cuda_emulator.so");
@@ -65,10 +96,14 @@ fn emulated_backend() -> Option<&'static dyn Backend> {
                 return None;
             }
         }
-        let be = mlp_core::backend::cuda::CudaBackend::emulated(&lib).unwrap();
-        Some(Box::new(be) as Box<dyn Backend>)
-    });
-    be.as_deref()
+        Some(CudaBackend::emulated(&lib).unwrap())
+    })
+    .as_ref()
+}
+
+#[cfg(feature = "cuda")]
+fn emulated_backend() -> Option<&'static dyn Backend> {
+    emulated_device().map(|be| be as &dyn Backend)
 }
 
 #[cfg(not(feature = "cuda"))]
@@ -780,4 +815,125 @@ fn inference_logits(be: &dyn Backend) {
         TOL,
         "logits",
     );
+}
+
+/// The CUDA-only resident serving path in its three precisions against the CPU's folded
+/// forward: fp32 and 3×TF32 within 1e-4 of the largest logit, TF32 within 1e-2 (its operands
+/// keep 10 mantissa bits) and measurably less exact than 3×TF32 (so the split is really done).
+/// Two networks: the thesis shape (76 → 128 → 256 → 128 → 64 → 17) and odd widths that
+/// exercise every padding path; row counts leave a partial last block.
+#[cfg(feature = "cuda")]
+fn serving_precisions(be: &CudaBackend) {
+    let thesis = Architecture {
+        n_features: 76,
+        hidden: MlpParams::optimized().check().unwrap().hidden().to_vec(),
+        n_classes: 17,
+    };
+    for (arch, rows, seed) in [(thesis, 130, 21), (test_arch(), 70, 22)] {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let mut net = Network::new(arch.clone(), Init::PyTorch, &mut rng).unwrap();
+        for r in net.running.iter_mut().flatten() {
+            r.mean
+                .iter_mut()
+                .for_each(|m| *m = rng.gen_range(-0.5..0.5));
+            r.var.iter_mut().for_each(|v| *v = rng.gen_range(0.5..2.0));
+        }
+        let layers = net.fold();
+        let (x, _) = blobs(rows, arch.n_features, arch.n_classes, seed + 1);
+        let want = to64(
+            CpuBackend
+                .logits(&layers, x.view())
+                .unwrap()
+                .as_slice()
+                .unwrap(),
+        );
+        let scale = want.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut worst = Vec::new();
+        for (precision, tol) in [
+            (ServingPrecision::Fp32, TOL),
+            (ServingPrecision::Tf32x3, TOL),
+            (ServingPrecision::Tf32, 1e-2),
+        ] {
+            let mut err_by_tile = Vec::new();
+            for tile in FusedTile::ALL {
+                let serving = be.serving_with_tile(&layers, precision, tile).unwrap();
+                let got = serving.logits(x.view()).unwrap();
+                assert_eq!(got.dim(), (rows, arch.n_classes));
+                let what = format!(
+                    "{precision:?} {tile:?} logits, {} features",
+                    arch.n_features
+                );
+                assert_close(got.as_slice().unwrap(), &want, tol, &what);
+                let err = got
+                    .iter()
+                    .zip(&want)
+                    .fold(0.0f64, |m, (&g, &w)| m.max((f64::from(g) - w).abs()));
+                eprintln!("{what}: max error {err:.2e} of {scale:.2e}");
+                err_by_tile.push(err);
+            }
+            worst.push(err_by_tile.into_iter().fold(0.0, f64::max));
+        }
+        assert!(
+            worst[2] > worst[1],
+            "TF32 ({:.2e}) should be less exact than 3xTF32 ({:.2e})",
+            worst[2],
+            worst[1]
+        );
+    }
+}
+
+/// The host path (pinned double-buffered chunks) over several chunks equals the resident path
+/// bit for bit: the same kernels on the same rows, only the transfers differ.
+#[cfg(feature = "cuda")]
+fn host_chunks_match_resident(be: &CudaBackend) {
+    use mlp_core::backend::cuda::HOST_CHUNK_ROWS;
+    let mut rng = ChaCha8Rng::seed_from_u64(31);
+    let net = Network::new(test_arch(), Init::PyTorch, &mut rng).unwrap();
+    let layers = net.fold();
+    let rows = 2 * HOST_CHUNK_ROWS + 5;
+    let (x, _) = blobs(rows, 11, 5, 32);
+    for precision in [ServingPrecision::Fp32, ServingPrecision::Tf32] {
+        let serving = be.serving(&layers, precision).unwrap();
+        let host = serving.logits(x.view()).unwrap();
+        let dx = be.upload_rows(x.view()).unwrap();
+        let mut dout = be.zeros_rows(rows, 5).unwrap();
+        serving.logits_into(&dx, &mut dout).unwrap();
+        let resident = be.download_rows(&dout).unwrap();
+        assert!(
+            host == resident,
+            "{precision:?}: host path differs from the resident one"
+        );
+        // Twice through the same staging buffers: still the same.
+        assert!(
+            serving.logits(x.view()).unwrap() == host,
+            "{precision:?}: second call differs"
+        );
+    }
+}
+
+#[cfg(feature = "cuda")]
+mod serving {
+    #[test]
+    fn cuda_serving_precisions() {
+        match super::cuda_device() {
+            Some(be) => super::serving_precisions(be),
+            None => eprintln!("skipped: no CUDA device"),
+        }
+    }
+
+    #[test]
+    fn cuda_host_chunks_match_resident() {
+        match super::cuda_device() {
+            Some(be) => super::host_chunks_match_resident(be),
+            None => eprintln!("skipped: no CUDA device"),
+        }
+    }
+
+    #[test]
+    fn emulated_serving_precisions() {
+        match super::emulated_device() {
+            Some(be) => super::serving_precisions(be),
+            None => eprintln!("skipped: kernel emulator needs a C++20 compiler"),
+        }
+    }
 }

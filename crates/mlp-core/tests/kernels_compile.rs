@@ -60,6 +60,7 @@ fn kernels_compile() {
         name: "broken",
         source: "extern \"C\" __global__ void k(float* x) { x[0] = undefined_name; }",
         functions: &["k"],
+        arch: None,
     };
     match compile_ptx(&broken) {
         Err(mlp_core::BackendError::Compile { module, log }) => {

@@ -204,7 +204,13 @@ impl CudaBackend {
             name,
         };
         for m in kernels::MODULES {
-            be.module(m)?;
+            if m.arch.is_none() {
+                be.module(m)?;
+            } else {
+                // Compiled now (a broken toolchain shows up here), loaded on first use: the
+                // device may be older than the module's architecture.
+                kernels::cached_ptx(m)?;
+            }
         }
         Ok(be)
     }
@@ -1430,68 +1436,7 @@ impl Backend for CudaBackend {
     }
 
     fn logits(&self, layers: &[DenseLayer], x: ArrayView2<f32>) -> Result<Array2<f32>> {
-        let Some(first) = layers.first() else {
-            return Err(MlpError::Shape("no layers".into()));
-        };
-        let nf = first.weight.ncols();
-        if x.ncols() != nf {
-            return Err(MlpError::Shape(format!(
-                "{} columns for {nf} features",
-                x.ncols()
-            )));
-        }
-        let kc = layers[layers.len() - 1].weight.nrows();
-        let width = layers.iter().map(|l| l.weight.nrows()).max().unwrap_or(1);
-        let mut ws = Vec::with_capacity(layers.len());
-        for l in layers {
-            let w = l.weight.as_standard_layout();
-            let b = l.bias.as_standard_layout();
-            ws.push((
-                self.upload(w.as_slice().unwrap_or(&[]))?,
-                self.upload(b.as_slice().unwrap_or(&[]))?,
-            ));
-        }
-        let block = INFER_ROWS.min(x.nrows().max(1));
-        let dx = self.zeros::<f32>(block * nf)?;
-        let (da, db) = (
-            self.zeros::<f32>(block * width)?,
-            self.zeros::<f32>(block * width)?,
-        );
-        let mut out = Array2::<f32>::zeros((x.nrows(), kc));
-        let mut dx = dx;
-        for r0 in (0..x.nrows()).step_by(block) {
-            let rows = block.min(x.nrows() - r0);
-            let chunk = x.slice(ndarray::s![r0..r0 + rows, ..]);
-            let chunk = chunk.as_standard_layout();
-            self.write(&mut dx, chunk.as_slice().unwrap_or(&[]))?;
-            let mut input = self.ptr(&dx);
-            let mut outputs = [self.ptr(&da), self.ptr(&db)];
-            for l in layers.iter().zip(&ws) {
-                let ((layer, (w, bias)), dst) = (l, outputs[0]);
-                let (n, k) = layer.weight.dim();
-                self.gemm_ptr(
-                    GemmForm::NT,
-                    rows,
-                    n,
-                    k,
-                    input,
-                    self.ptr(w),
-                    self.ptr(bias),
-                    dst,
-                )?;
-                self.bias_act_ptr(dst, 0, rows, n, layer.activation)?;
-                input = dst;
-                outputs.swap(0, 1);
-            }
-            // The last output sits in the buffer `input` points at.
-            let last = if input == self.ptr(&da) { &da } else { &db };
-            let v = self.download(last, rows * kc)?;
-            out.slice_mut(ndarray::s![r0..r0 + rows, ..])
-                .iter_mut()
-                .zip(&v)
-                .for_each(|(o, &s)| *o = s);
-        }
-        Ok(out)
+        self.serving(layers, ServingPrecision::Fp32)?.logits(x)
     }
 }
 
@@ -1647,3 +1592,590 @@ impl EpochTrainer for CudaTrainer<'_> {
         Ok(net)
     }
 }
+
+/// The arithmetic of a [`CudaServing`] forward pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServingPrecision {
+    /// The training kernels' fp32 SGEMM, one launch per layer (plus bias + activation): the
+    /// CPU's logits to float rounding. The reference path; any compute capability.
+    Fp32,
+    /// One fused kernel for the whole network on tensor cores, TF32 operands and fp32
+    /// accumulation: about 1e-3 relative error in the logits. Compute capability ≥ 8.0.
+    Tf32,
+    /// The fused kernel with each product split into three TF32 products (`a_hi·b_hi +
+    /// a_hi·b_lo + a_lo·b_hi`): about fp32 accuracy at three times the tensor-core work.
+    Tf32x3,
+}
+
+/// The output chunk one warp of the fused kernel computes at a time (TF32 precisions only).
+/// Larger chunks reuse each weight fragment for more rows (less L2 traffic) but leave warps
+/// idle on narrow layers. [`FusedTile::default`] is the fastest measured (docs/BENCHMARKS.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum FusedTile {
+    /// 32 rows × 32 outputs (2 × 4 mma tiles). The default: on an H200 with the thesis MLP,
+    /// 405M flows/s in TF32 against 386M (64 × 16) and 322M (64 × 32).
+    #[default]
+    Rows32Cols32,
+    /// 64 rows × 16 outputs: every weight fragment is read once per 64-row block.
+    Rows64Cols16,
+    /// 64 rows × 32 outputs (the most accumulators per thread).
+    Rows64Cols32,
+}
+
+impl FusedTile {
+    /// Every tile shape.
+    pub const ALL: [FusedTile; 3] = [
+        FusedTile::Rows32Cols32,
+        FusedTile::Rows64Cols16,
+        FusedTile::Rows64Cols32,
+    ];
+}
+
+/// A `[rows, cols]` row-major matrix resident in the backend's memory.
+pub struct DeviceRows {
+    buf: Buf<f32>,
+    rows: usize,
+    cols: usize,
+}
+
+impl std::fmt::Debug for DeviceRows {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DeviceRows")
+            .field("rows", &self.rows)
+            .field("cols", &self.cols)
+            .finish()
+    }
+}
+
+impl DeviceRows {
+    /// Rows.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+    /// Columns.
+    pub fn cols(&self) -> usize {
+        self.cols
+    }
+}
+
+/// One folded layer resident on the device (the fp32 path).
+struct ResidentLayer {
+    weight: Buf<f32>,
+    bias: Buf<f32>,
+    n: usize,
+    k: usize,
+    activation: Activation,
+}
+
+/// The fused kernel's packed network (layout in `kernels/fused.cu`).
+struct FusedNet {
+    /// Entry point (precision × tile).
+    kernel: &'static str,
+    desc: Buf<i32>,
+    params: Buf<f32>,
+    n_layers: usize,
+    ld: [usize; 2],
+    shared_bytes: usize,
+}
+
+/// Rows per block of the fused kernel (`FUSED_ROWS` in `kernels/fused.cu`).
+const FUSED_ROWS: usize = 64;
+/// Threads per block of the fused kernel (`FUSED_THREADS`).
+const FUSED_THREADS: u32 = 256;
+
+/// A folded network (eval-mode BatchNorm folded into the Linear layers, as
+/// [`crate::Network::fold`] gives) resident on a CUDA device, for inference on rows that are
+/// resident too: [`CudaServing::logits_into`] only enqueues kernels; nothing crosses the bus.
+///
+/// ```no_run
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use mlp_core::backend::cuda::{CudaBackend, ServingPrecision};
+/// # let net: mlp_core::Network = unimplemented!();
+/// # let x: ndarray::Array2<f32> = unimplemented!();
+/// let gpu = CudaBackend::new(0)?;
+/// let serving = gpu.serving(&net.fold(), ServingPrecision::Tf32x3)?;
+/// let rows = gpu.upload_rows(x.view())?;
+/// let mut logits = gpu.zeros_rows(rows.rows(), serving.n_classes())?;
+/// serving.logits_into(&rows, &mut logits)?;
+/// let logits = gpu.download_rows(&logits)?; // waits for the kernels
+/// # Ok(()) }
+/// ```
+pub struct CudaServing<'a> {
+    be: &'a CudaBackend,
+    precision: ServingPrecision,
+    n_features: usize,
+    n_classes: usize,
+    layers: Vec<ResidentLayer>,
+    fused: Option<FusedNet>,
+    /// The fp32 path's two activation buffers of up to `INFER_ROWS × widest layer` (made on
+    /// first use, grown when a call needs larger blocks, else reused).
+    scratch: Mutex<Option<[Buf<f32>; 2]>>,
+    /// The host path's two pinned staging buffers (made on first use, grown as needed).
+    host_stages: Mutex<Vec<PinnedStage>>,
+}
+
+impl std::fmt::Debug for CudaServing<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CudaServing")
+            .field("precision", &self.precision)
+            .field("n_features", &self.n_features)
+            .field("n_classes", &self.n_classes)
+            .finish()
+    }
+}
+
+impl CudaBackend {
+    /// Copies `x` to the device.
+    pub fn upload_rows(&self, x: ArrayView2<f32>) -> Result<DeviceRows> {
+        let xs = x.as_standard_layout();
+        Ok(DeviceRows {
+            buf: self.upload(xs.as_slice().unwrap_or(&[]))?,
+            rows: x.nrows(),
+            cols: x.ncols(),
+        })
+    }
+
+    /// A zeroed `[rows, cols]` device matrix (e.g. for logits).
+    pub fn zeros_rows(&self, rows: usize, cols: usize) -> Result<DeviceRows> {
+        Ok(DeviceRows {
+            buf: self.zeros(rows * cols)?,
+            rows,
+            cols,
+        })
+    }
+
+    /// Copies a device matrix to the host, after the work queued before it.
+    pub fn download_rows(&self, d: &DeviceRows) -> Result<Array2<f32>> {
+        let v = self.download(&d.buf, d.rows * d.cols)?;
+        Array2::from_shape_vec((d.rows, d.cols), v).map_err(|e| MlpError::Shape(e.to_string()))
+    }
+
+    /// Waits for every kernel queued so far (for timing).
+    pub fn synchronize(&self) -> Result<()> {
+        self.sync()
+    }
+
+    /// Puts folded `layers` on the device for inference with `precision` (the fused kernels
+    /// with the default [`FusedTile`]).
+    pub fn serving(
+        &self,
+        layers: &[DenseLayer],
+        precision: ServingPrecision,
+    ) -> Result<CudaServing<'_>> {
+        self.serving_with_tile(layers, precision, FusedTile::default())
+    }
+
+    /// [`Self::serving`] with the fused kernel's warp chunk chosen (ignored for `Fp32`).
+    pub fn serving_with_tile(
+        &self,
+        layers: &[DenseLayer],
+        precision: ServingPrecision,
+        tile: FusedTile,
+    ) -> Result<CudaServing<'_>> {
+        let (Some(first), Some(last)) = (layers.first(), layers.last()) else {
+            return Err(MlpError::Shape("no layers".into()));
+        };
+        for pair in layers.windows(2) {
+            if pair[1].weight.ncols() != pair[0].weight.nrows() {
+                return Err(MlpError::Shape(format!(
+                    "a layer of {} outputs feeds one of {} inputs",
+                    pair[0].weight.nrows(),
+                    pair[1].weight.ncols()
+                )));
+            }
+        }
+        let mut resident = Vec::new();
+        let mut fused = None;
+        match precision {
+            ServingPrecision::Fp32 => {
+                for l in layers {
+                    let w = l.weight.as_standard_layout();
+                    let (n, k) = l.weight.dim();
+                    resident.push(ResidentLayer {
+                        weight: self.upload(w.as_slice().unwrap_or(&[]))?,
+                        bias: self.upload(&l.bias.to_vec())?,
+                        n,
+                        k,
+                        activation: l.activation,
+                    });
+                }
+            }
+            ServingPrecision::Tf32 | ServingPrecision::Tf32x3 => {
+                fused = Some(self.pack_fused(layers, fused_kernel(precision, tile))?);
+            }
+        }
+        Ok(CudaServing {
+            be: self,
+            precision,
+            n_features: first.weight.ncols(),
+            n_classes: last.weight.nrows(),
+            layers: resident,
+            fused,
+            scratch: Mutex::new(None),
+            host_stages: Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Packs `layers` for `kernels/fused.cu` and readies the kernel (compute capability and
+    /// shared memory checked here, so a launch cannot fail on them later).
+    fn pack_fused(&self, layers: &[DenseLayer], kernel: &'static str) -> Result<FusedNet> {
+        if let Exec::Cuda { ctx, .. } = &self.exec {
+            let (major, minor) = ctx.compute_capability().map_err(driver("device query"))?;
+            if major < 8 {
+                return Err(MlpError::Backend(BackendError::NoDevice(format!(
+                    "TF32 tensor cores need compute capability 8.0; this device has \
+                     {major}.{minor} (use ServingPrecision::Fp32)"
+                ))));
+            }
+        }
+        let mut desc: Vec<i32> = Vec::new();
+        let mut params: Vec<f32> = Vec::new();
+        // Widest activation each of the two shared-memory buffers holds: layer l reads buffer
+        // l % 2 and writes buffer (l + 1) % 2; the input (padded to 8) starts in buffer 0.
+        let mut widest = [layers[0].weight.ncols().next_multiple_of(8), 0];
+        let mut k_pad = widest[0];
+        for (l, layer) in layers.iter().enumerate() {
+            let (n, k) = layer.weight.dim();
+            let n_pad = n.next_multiple_of(32);
+            let w_off = params.len();
+            // Fragment order: block (nt, ks) of 64 floats, lane L → (row nt·8 + L/4,
+            // columns ks·8 + L%4 and + 4).
+            for nt in 0..n_pad / 8 {
+                for ks in 0..k_pad / 8 {
+                    for lane in 0..32 {
+                        let row = nt * 8 + lane / 4;
+                        for half in 0..2 {
+                            let col = ks * 8 + lane % 4 + 4 * half;
+                            params.push(if row < n && col < k {
+                                layer.weight[[row, col]]
+                            } else {
+                                0.0
+                            });
+                        }
+                    }
+                }
+            }
+            let b_off = params.len();
+            params.extend((0..n_pad).map(|j| if j < n { layer.bias[j] } else { 0.0 }));
+            desc.extend([
+                int(k_pad, "k_pad")?,
+                int(n_pad, "n_pad")?,
+                int(n, "outputs")?,
+                act_code(layer.activation),
+                int(w_off, "weight offset")?,
+                int(b_off, "bias offset")?,
+            ]);
+            if l + 1 < layers.len() {
+                let b = (l + 1) % 2;
+                widest[b] = widest[b].max(n_pad);
+            }
+            k_pad = n_pad;
+        }
+        // ≡ 4 (mod 32) floats: the A-fragment loads of 8 rows × 4 columns hit 32 banks.
+        let ld = widest.map(|w| w.next_multiple_of(32) + 4);
+        let shared_bytes = FUSED_ROWS * (ld[0] + ld[1]) * std::mem::size_of::<f32>();
+        if let Exec::Cuda { ctx, .. } = &self.exec {
+            use cudarc::driver::sys::{CUdevice_attribute, CUfunction_attribute};
+            let limit = ctx
+                .attribute(
+                    CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK_OPTIN,
+                )
+                .map_err(driver("device query"))?;
+            if shared_bytes > usize::try_from(limit).unwrap_or(0) {
+                return Err(MlpError::Shape(format!(
+                    "the fused kernel needs {shared_bytes} bytes of shared memory for layers \
+                     this wide; the device allows {limit} (use ServingPrecision::Fp32)"
+                )));
+            }
+            let f = self.function(&kernels::FUSED, kernel)?;
+            f.set_attribute(
+                CUfunction_attribute::CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                int(shared_bytes, "shared memory")?,
+            )
+            .map_err(driver("setting the fused kernel's shared memory"))?;
+        }
+        Ok(FusedNet {
+            kernel,
+            desc: self.upload(&desc)?,
+            params: self.upload(&params)?,
+            n_layers: layers.len(),
+            ld,
+            shared_bytes,
+        })
+    }
+}
+
+fn fused_kernel(precision: ServingPrecision, tile: FusedTile) -> &'static str {
+    match (precision, tile) {
+        (ServingPrecision::Tf32x3, FusedTile::Rows32Cols32) => "mlp_forward_3xtf32_m2n4",
+        (ServingPrecision::Tf32x3, FusedTile::Rows64Cols16) => "mlp_forward_3xtf32_m4n2",
+        (ServingPrecision::Tf32x3, FusedTile::Rows64Cols32) => "mlp_forward_3xtf32_m4n4",
+        (_, FusedTile::Rows32Cols32) => "mlp_forward_tf32_m2n4",
+        (_, FusedTile::Rows64Cols16) => "mlp_forward_tf32_m4n2",
+        (_, FusedTile::Rows64Cols32) => "mlp_forward_tf32_m4n4",
+    }
+}
+
+impl CudaServing<'_> {
+    /// Input width.
+    pub fn n_features(&self) -> usize {
+        self.n_features
+    }
+    /// Output width (logits per row).
+    pub fn n_classes(&self) -> usize {
+        self.n_classes
+    }
+    /// The arithmetic used.
+    pub fn precision(&self) -> ServingPrecision {
+        self.precision
+    }
+
+    /// Queues the forward pass of every row of `x` into `out` (`[x.rows(), n_classes]`).
+    /// Returns once the kernels are queued; [`CudaBackend::download_rows`] or
+    /// [`CudaBackend::synchronize`] waits for them.
+    pub fn logits_into(&self, x: &DeviceRows, out: &mut DeviceRows) -> Result<()> {
+        if x.cols != self.n_features || out.cols != self.n_classes || out.rows != x.rows {
+            return Err(MlpError::Shape(format!(
+                "logits_into: [{}, {}] rows into [{}, {}] for {} features and {} classes",
+                x.rows, x.cols, out.rows, out.cols, self.n_features, self.n_classes
+            )));
+        }
+        let be = self.be;
+        self.enqueue(be.ptr(&x.buf), x.rows, be.ptr(&out.buf))
+    }
+
+    /// Queues the forward pass of `rows` rows at device address `x` into logits at `out`.
+    fn enqueue(&self, x: u64, rows: usize, out: u64) -> Result<()> {
+        if rows == 0 {
+            return Ok(());
+        }
+        let be = self.be;
+        if let Some(f) = &self.fused {
+            return be.launch(
+                &kernels::FUSED,
+                f.kernel,
+                LaunchConfig {
+                    grid_dim: (int(rows.div_ceil(FUSED_ROWS), "blocks")? as u32, 1, 1),
+                    block_dim: (FUSED_THREADS, 1, 1),
+                    shared_mem_bytes: f.shared_bytes as u32,
+                },
+                &[
+                    Arg::I(int(rows, "rows")?),
+                    Arg::I(int(self.n_features, "features")?),
+                    Arg::P(x),
+                    Arg::I(int(f.n_layers, "layers")?),
+                    Arg::P(be.ptr(&f.desc)),
+                    Arg::P(be.ptr(&f.params)),
+                    Arg::P(out),
+                    Arg::I(int(f.ld[0], "ld0")?),
+                    Arg::I(int(f.ld[1], "ld1")?),
+                ],
+            );
+        }
+        let width = self.layers.iter().map(|l| l.n).max().unwrap_or(1);
+        let block = INFER_ROWS.min(rows);
+        let mut scratch = self.scratch.lock().unwrap_or_else(|p| p.into_inner());
+        if scratch.as_ref().is_none_or(|b| b[0].len() < block * width) {
+            *scratch = Some([be.zeros(block * width)?, be.zeros(block * width)?]);
+        }
+        let Some(bufs) = scratch.as_ref() else {
+            return Err(mismatch());
+        };
+        let f32_bytes = std::mem::size_of::<f32>() as u64;
+        for r0 in (0..rows).step_by(block) {
+            let n_rows = block.min(rows - r0);
+            let mut input = x + (r0 * self.n_features) as u64 * f32_bytes;
+            for (l, layer) in self.layers.iter().enumerate() {
+                let dst = if l + 1 == self.layers.len() {
+                    out + (r0 * self.n_classes) as u64 * f32_bytes
+                } else {
+                    be.ptr(&bufs[l % 2])
+                };
+                be.gemm_ptr(
+                    GemmForm::NT,
+                    n_rows,
+                    layer.n,
+                    layer.k,
+                    input,
+                    be.ptr(&layer.weight),
+                    be.ptr(&layer.bias),
+                    dst,
+                )?;
+                be.bias_act_ptr(dst, 0, n_rows, layer.n, layer.activation)?;
+                input = dst;
+            }
+        }
+        Ok(())
+    }
+
+    /// Host rows in, host logits out. On a device, chunks of [`HOST_CHUNK_ROWS`] rows go
+    /// through two pinned (page-locked) staging buffers: while the GPU copies and computes one
+    /// chunk, the host fills the other (several threads), so the host copy, the bus and the
+    /// kernels overlap (on the H200 machine measured: 17.4M flows/s, against 10.7M with
+    /// pageable copies; the resident path runs at 100–400M).
+    pub fn logits(&self, x: ArrayView2<f32>) -> Result<Array2<f32>> {
+        if x.ncols() != self.n_features {
+            return Err(MlpError::Shape(format!(
+                "{} columns for {} features",
+                x.ncols(),
+                self.n_features
+            )));
+        }
+        let Exec::Cuda { ctx, stream, .. } = &self.be.exec else {
+            // The emulator: plain host buffers.
+            let dx = self.be.upload_rows(x)?;
+            let mut out = self.be.zeros_rows(x.nrows(), self.n_classes)?;
+            self.logits_into(&dx, &mut out)?;
+            return self.be.download_rows(&out);
+        };
+        let (nf, k) = (self.n_features, self.n_classes);
+        let mut out = Array2::<f32>::zeros((x.nrows(), k));
+        if x.nrows() == 0 {
+            return Ok(out);
+        }
+        let chunk = HOST_CHUNK_ROWS.min(x.nrows());
+        let mut stages = self.host_stages.lock().unwrap_or_else(|p| p.into_inner());
+        if stages.first().is_none_or(|st| st.rows < chunk) {
+            stages.clear();
+            for _ in 0..2 {
+                stages.push(PinnedStage::new(self.be, ctx, chunk, nf, k)?);
+            }
+        }
+        // (stage, first row, rows) of each chunk still in flight.
+        let mut in_flight: [Option<(usize, usize)>; 2] = [None, None];
+        for (i, r0) in (0..x.nrows()).step_by(chunk).enumerate() {
+            let s = i % 2;
+            let rows = chunk.min(x.nrows() - r0);
+            let stage = &mut stages[s];
+            if let Some((p0, prow)) = in_flight[s].take() {
+                stage.drain(out.slice_mut(ndarray::s![p0..p0 + prow, ..]))?;
+            }
+            stage.fill(x.slice(ndarray::s![r0..r0 + rows, ..]))?;
+            let (dx, dout) = (self.be.ptr(&stage.dev_in), self.be.ptr(&stage.dev_out));
+            // SAFETY: the pinned buffers hold `chunk` rows and live until `drain` has waited
+            // for the copies; the device buffers are this stage's own of the same sizes.
+            unsafe {
+                cudarc::driver::result::memcpy_htod_async(
+                    dx,
+                    std::slice::from_raw_parts(stage.host_in, rows * nf),
+                    stream.cu_stream(),
+                )
+            }
+            .map_err(driver("upload"))?;
+            self.enqueue(dx, rows, dout)?;
+            unsafe {
+                cudarc::driver::result::memcpy_dtoh_async(
+                    std::slice::from_raw_parts_mut(stage.host_out, rows * k),
+                    dout,
+                    stream.cu_stream(),
+                )
+            }
+            .map_err(driver("download"))?;
+            stage.done = Some(stream.record_event(None).map_err(driver("event"))?);
+            in_flight[s] = Some((r0, rows));
+        }
+        for (s, flight) in in_flight.iter_mut().enumerate() {
+            if let Some((p0, prow)) = flight.take() {
+                stages[s].drain(out.slice_mut(ndarray::s![p0..p0 + prow, ..]))?;
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Rows per chunk of [`CudaServing::logits`]'s pinned pipeline (40 MB of input at 76 features).
+pub const HOST_CHUNK_ROWS: usize = 131_072;
+
+/// One half of the host path's double buffer: pinned input and output, their device twins and
+/// the event after the chunk's download.
+struct PinnedStage {
+    _pinned_in: cudarc::driver::PinnedHostSlice<f32>,
+    _pinned_out: cudarc::driver::PinnedHostSlice<f32>,
+    host_in: *mut f32,
+    host_out: *mut f32,
+    dev_in: Buf<f32>,
+    dev_out: Buf<f32>,
+    /// Rows the buffers hold.
+    rows: usize,
+    nf: usize,
+    done: Option<cudarc::driver::CudaEvent>,
+}
+
+impl PinnedStage {
+    fn new(
+        be: &CudaBackend,
+        ctx: &Arc<CudaContext>,
+        rows: usize,
+        nf: usize,
+        k: usize,
+    ) -> Result<Self> {
+        // SAFETY: the buffers are written (fill / the device copy) before they are read.
+        // Write-combined for the input (the host only writes it); plain for the output, which
+        // the host reads.
+        let mut pinned_in = unsafe {
+            ctx.alloc_pinned_with_flags::<f32>(
+                rows * nf,
+                cudarc::driver::sys::CU_MEMHOSTALLOC_WRITECOMBINED,
+            )
+        }
+        .map_err(driver("pinned allocation"))?;
+        let mut pinned_out = unsafe { ctx.alloc_pinned_with_flags::<f32>(rows * k, 0) }
+            .map_err(driver("pinned allocation"))?;
+        Ok(Self {
+            host_in: pinned_in.as_mut_ptr().map_err(driver("pinned buffer"))?,
+            host_out: pinned_out.as_mut_ptr().map_err(driver("pinned buffer"))?,
+            _pinned_in: pinned_in,
+            _pinned_out: pinned_out,
+            dev_in: be.zeros(rows * nf)?,
+            dev_out: be.zeros(rows * k)?,
+            rows,
+            nf,
+            done: None,
+        })
+    }
+
+    /// Copies `x` into the pinned input on several threads (row blocks).
+    fn fill(&mut self, x: ArrayView2<f32>) -> Result<()> {
+        use rayon::prelude::*;
+        let nf = self.nf;
+        // SAFETY: `host_in` holds at least `x.nrows() * nf` floats, and no copy reads it: the
+        // last chunk that used this stage was drained (its event waited for) first.
+        let dst = unsafe { std::slice::from_raw_parts_mut(self.host_in, x.nrows() * nf) };
+        dst.par_chunks_mut(nf * 4096)
+            .zip(
+                x.axis_chunks_iter(ndarray::Axis(0), 4096)
+                    .collect::<Vec<_>>(),
+            )
+            .for_each(|(d, xs)| match xs.as_slice() {
+                Some(v) => d.copy_from_slice(v),
+                None => d.iter_mut().zip(xs.iter()).for_each(|(o, &v)| *o = v),
+            });
+        Ok(())
+    }
+
+    /// Waits for the chunk's download, then copies its logits into `out`.
+    fn drain(&mut self, mut out: ndarray::ArrayViewMut2<f32>) -> Result<()> {
+        if let Some(ev) = self.done.take() {
+            ev.synchronize().map_err(driver("synchronize"))?;
+        }
+        // SAFETY: the download into `host_out` finished (event above); `out` has the chunk's
+        // rows × k elements.
+        let src = unsafe { std::slice::from_raw_parts(self.host_out, out.len()) };
+        out.iter_mut().zip(src).for_each(|(o, &v)| *o = v);
+        Ok(())
+    }
+}
+
+impl Drop for PinnedStage {
+    fn drop(&mut self) {
+        // A chunk may still be in flight after an error: the DMA must finish before the
+        // pinned memory is freed.
+        if let Some(ev) = self.done.take() {
+            let _ = ev.synchronize();
+        }
+    }
+}
+
+// SAFETY: `host_in`/`host_out` point into the pinned allocations this value owns; they are
+// only dereferenced through `&mut self` (fill/drain) or by copies this value waits for.
+unsafe impl Send for PinnedStage {}

@@ -13,6 +13,10 @@ pub struct KernelModule {
     pub source: &'static str,
     /// Entry points the host code launches.
     pub functions: &'static [&'static str],
+    /// NVRTC `--gpu-architecture` when the source needs more than NVRTC's default virtual
+    /// architecture (e.g. `compute_80` for TF32 tensor-core instructions). Such a module is
+    /// loaded on first use, so older devices can still run every other module.
+    pub arch: Option<&'static str>,
 }
 
 /// Tiled shared-memory SGEMM in the three operand forms of a dense layer.
@@ -20,6 +24,7 @@ pub const GEMM: KernelModule = KernelModule {
     name: "gemm",
     source: include_str!("../../kernels/gemm.cu"),
     functions: &["sgemm_nn", "sgemm_nt", "sgemm_tn"],
+    arch: None,
 };
 
 /// Bias + activation, activation/dropout backward, Philox dropout, batch gather, AXPY.
@@ -34,6 +39,7 @@ pub const ELEMENTWISE: KernelModule = KernelModule {
         "dropout_philox",
         "gather_batch",
     ],
+    arch: None,
 };
 
 /// Column sums (bias gradients) and sums + dot products (BatchNorm backward).
@@ -41,6 +47,7 @@ pub const REDUCE: KernelModule = KernelModule {
     name: "reduce",
     source: include_str!("../../kernels/reduce.cu"),
     functions: &["column_sums", "column_sums_and_dots"],
+    arch: None,
 };
 
 /// BatchNorm1d statistics, train/eval normalisation fused with the activation, backward.
@@ -53,6 +60,7 @@ pub const BATCHNORM: KernelModule = KernelModule {
         "bn_eval_act",
         "bn_backward_input",
     ],
+    arch: None,
 };
 
 /// Weighted softmax cross-entropy and per-step metrics.
@@ -60,6 +68,7 @@ pub const LOSS: KernelModule = KernelModule {
     name: "loss",
     source: include_str!("../../kernels/loss.cu"),
     functions: &["weight_sum", "softmax_ce", "step_metrics"],
+    arch: None,
 };
 
 /// AdamW (PyTorch) and scikit-learn Adam updates.
@@ -67,10 +76,27 @@ pub const ADAMW: KernelModule = KernelModule {
     name: "adamw",
     source: include_str!("../../kernels/adamw.cu"),
     functions: &["adamw_step", "adam_sklearn_step"],
+    arch: None,
+};
+
+/// Whole-network inference forward on tensor cores (TF32 and 3×TF32), activations in shared
+/// memory. Needs compute capability 8.0.
+pub const FUSED: KernelModule = KernelModule {
+    name: "fused",
+    source: include_str!("../../kernels/fused.cu"),
+    functions: &[
+        "mlp_forward_tf32_m2n4",
+        "mlp_forward_tf32_m4n2",
+        "mlp_forward_tf32_m4n4",
+        "mlp_forward_3xtf32_m2n4",
+        "mlp_forward_3xtf32_m4n2",
+        "mlp_forward_3xtf32_m4n4",
+    ],
+    arch: Some("compute_80"),
 };
 
 /// Every kernel module.
-pub const MODULES: &[KernelModule] = &[GEMM, ELEMENTWISE, REDUCE, BATCHNORM, LOSS, ADAMW];
+pub const MODULES: &[KernelModule] = &[GEMM, ELEMENTWISE, REDUCE, BATCHNORM, LOSS, ADAMW, FUSED];
 
 /// Whether `libnvrtc` can be loaded (cudarc's dynamic loading: `libnvrtc.so`, `libnvrtc.so.12`,
 /// … on the loader path, e.g. `LD_LIBRARY_PATH`).
@@ -112,6 +138,7 @@ pub fn compile_ptx(module: &KernelModule) -> Result<cudarc::nvrtc::Ptx, super::B
     }
     let opts = cudarc::nvrtc::CompileOptions {
         name: Some(format!("{}.cu", module.name)),
+        arch: module.arch,
         ..Default::default()
     };
     // cudarc panics when the loaded libnvrtc lacks a symbol it binds (an NVRTC older than
