@@ -464,14 +464,22 @@ impl RandomForest {
                 got: x.ncols(),
             });
         }
+        Ok(self.predict_proba_row_block(x, ROW_BLOCK))
+    }
+
+    /// [`RandomForest::try_predict_proba`] with `block` rows per parallel task (speed probes;
+    /// the result does not depend on `block`). `x` must have `n_features` columns.
+    #[doc(hidden)]
+    pub fn predict_proba_row_block(&self, x: ArrayView2<'_, f32>, block: usize) -> Array2<f32> {
+        let block = block.max(1);
         let x = x.as_standard_layout();
         let xs = x.as_slice().expect("standard layout is contiguous");
         let (nf, nc) = (self.n_features, self.n_classes);
         let mut out = Array2::<f32>::zeros((x.nrows(), nc));
         let scale = 1.0 / self.trees.len() as f32;
         if let Some(os) = out.as_slice_mut() {
-            os.par_chunks_mut(ROW_BLOCK * nc)
-                .zip(xs.par_chunks(ROW_BLOCK * nf))
+            os.par_chunks_mut(block * nc)
+                .zip(xs.par_chunks(block * nf))
                 .for_each(|(o, xb)| {
                     match &self.nodes {
                         Nodes::Narrow(n) => self.accumulate_block(n, xb, o),
@@ -480,7 +488,7 @@ impl RandomForest {
                     o.iter_mut().for_each(|v| *v *= scale);
                 });
         }
-        Ok(out)
+        out
     }
 
     /// Adds every tree's leaf distribution to `out` for the rows of `xb` (row-major blocks).
