@@ -20,7 +20,6 @@
 //! `python benches/peers/mlp_gpu_peers.py` (PyTorch on the same GPU and shapes). On a machine
 //! without Rust, `benches/gpu/prepare.sh` builds this bench here and `benches/gpu/run.sh` runs
 //! it there. Numbers: docs/BENCHMARKS.md, section GPU. `GPU_BENCH_QUICK=1` times fewer samples.
-use std::path::Path;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -32,31 +31,10 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 /// The thesis' training-set size (70 % of its 1,935,076 balanced rows).
+mod common;
+
 const ROWS: usize = 1_354_553;
 const CPU_INFER_BATCH: usize = 8192;
-
-/// Synthetic (resampled) rows, preprocessed, with their fine-class labels.
-fn data() -> (Array2<f32>, Array1<usize>, usize) {
-    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
-    let (frame, _) = flowdata::read_csv(&[&csv], &flowdata::ReadOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
-    let frame = frame.task_rows();
-    let pipeline = preprocess::Preset::Default
-        .params()
-        .fit(frame.x.view())
-        .expect("fit preprocessing");
-    let k = frame.targets(flowdata::LabelLevel::Fine).classes.len();
-    let big = flowdata::resample_synthetic(&frame, ROWS, 42).expect("resample");
-    let x = pipeline.transform(big.x.view()).expect("transform");
-    let y = big
-        .targets(flowdata::LabelLevel::Fine)
-        .y
-        .iter()
-        .map(|&c| c as usize)
-        .collect();
-    (x, y, k)
-}
 
 /// Mean seconds of the training pass of one epoch (`EpochRecord::seconds`) over `iters` fits.
 fn epoch_seconds(
@@ -89,7 +67,7 @@ fn benches(c: &mut Criterion) {
             return;
         }
     };
-    let (x, y, k) = data();
+    let (x, y, k) = common::resampled_preprocessed(ROWS);
     eprintln!(
         "data: synthetic (resampled) {} x {}, {k} classes; device {}; {} CPU cores",
         x.nrows(),

@@ -12,43 +12,21 @@
 //! `cargo xtask bench`). In short, on 2 shared AMD EPYC cores: training 156–159 K samples/s on one
 //! thread vs PyTorch 51–52 K (≈ 3×); inference on one thread roughly at par with ONNX Runtime,
 //! 2–3× ahead on two threads, where the peers collapse under contention.
-use std::path::Path;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mlp_core::{Architecture, Init, MlpParams, Network, ServingMlp};
-use ndarray::{Array1, Array2, Axis};
+use ndarray::{Array2, Axis};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+
+mod common;
 
 const ROWS: usize = 1 << 20;
 const INFER_BATCH: usize = 8192;
 const TRAIN_ROWS: usize = 1 << 17;
 
-/// Synthetic (resampled) rows, preprocessed, with their fine-class labels.
-fn data() -> (Array2<f32>, Array1<usize>, usize) {
-    let csv = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv");
-    let (frame, _) = flowdata::read_csv(&[&csv], &flowdata::ReadOptions::default())
-        .unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
-    let frame = frame.task_rows();
-    let pipeline = preprocess::Preset::Default
-        .params()
-        .fit(frame.x.view())
-        .expect("fit preprocessing");
-    let k = frame.targets(flowdata::LabelLevel::Fine).classes.len();
-    let big = flowdata::resample_synthetic(&frame, ROWS, 42).expect("resample");
-    let x = pipeline.transform(big.x.view()).expect("transform");
-    let y = big
-        .targets(flowdata::LabelLevel::Fine)
-        .y
-        .iter()
-        .map(|&c| c as usize)
-        .collect();
-    (x, y, k)
-}
-
 fn benches(c: &mut Criterion) {
-    let (x, y, k) = data();
+    let (x, y, k) = common::resampled_preprocessed(ROWS);
     eprintln!(
         "data: synthetic (resampled) {} x {}, {k} classes, available cores {}",
         x.nrows(),
