@@ -1690,8 +1690,16 @@ const FUSED_THREADS: u32 = 256;
 /// ```no_run
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// use mlp_core::backend::cuda::{CudaBackend, ServingPrecision};
-/// # let net: mlp_core::Network = unimplemented!();
-/// # let x: ndarray::Array2<f32> = unimplemented!();
+/// use mlp_core::{Architecture, Init, MlpParams, Network};
+/// use rand::SeedableRng;
+///
+/// let arch = Architecture {
+///     n_features: 76,
+///     hidden: MlpParams::optimized().check()?.hidden().to_vec(),
+///     n_classes: 17,
+/// };
+/// let net = Network::new(arch, Init::PyTorch, &mut rand_chacha::ChaCha8Rng::seed_from_u64(42))?;
+/// let x = ndarray::Array2::<f32>::zeros((100_000, 76));
 /// let gpu = CudaBackend::new(0)?;
 /// let serving = gpu.serving(&net.fold(), ServingPrecision::Tf32x3)?;
 /// let rows = gpu.upload_rows(x.view())?;
