@@ -74,7 +74,7 @@ fn predict_probe() {
     let xs = x.slice(ndarray::s![..rows, ..]);
     let reference = forest.predict_proba(xs);
     for round in 0..2 {
-        for block in [8192usize, 12288, 16384, 24576] {
+        for block in [8192usize, 16384, 24576, 32768] {
             let t = std::time::Instant::now();
             let p = forest.predict_proba_row_block(xs, block);
             let s = t.elapsed().as_secs_f64();
