@@ -14,7 +14,7 @@
 //! * Batch inference ([`RandomForest::predict_proba`]): the trees are packed into one 8-byte-node
 //!   array, each tree depth-first with the larger-cover child next to its parent, one-class leaves
 //!   (all leaves of fully grown trees) coded inline as their class; rows are split into
-//!   8192-row blocks over the rayon pool, and within a block every tree in turn walks the rows
+//!   16,384-row blocks over the rayon pool, and within a block every tree in turn walks the rows
 //!   sixteen at a time (branch-free child select), so a tree's nodes are fetched once per block;
 //!   no per-row allocation, the per-row sum runs over trees in a fixed order.
 //! * Save/load as JSON with deterministic bytes, validated on load.
