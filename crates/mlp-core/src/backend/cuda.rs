@@ -2058,7 +2058,7 @@ impl CudaServing<'_> {
             if let Some((p0, prow)) = in_flight[s].take() {
                 stage.drain(out.slice_mut(ndarray::s![p0..p0 + prow, ..]))?;
             }
-            stage.fill(x.slice(ndarray::s![r0..r0 + rows, ..]))?;
+            stage.fill(x.slice(ndarray::s![r0..r0 + rows, ..]));
             let (dx, dout) = (self.be.ptr(&stage.dev_in), self.be.ptr(&stage.dev_out));
             // SAFETY: the pinned buffers hold `chunk` rows and live until `drain` has waited
             // for the copies; the device buffers are this stage's own of the same sizes.
@@ -2143,7 +2143,7 @@ impl PinnedStage {
     }
 
     /// Copies `x` into the pinned input on several threads (row blocks).
-    fn fill(&mut self, x: ArrayView2<f32>) -> Result<()> {
+    fn fill(&mut self, x: ArrayView2<f32>) {
         use rayon::prelude::*;
         let nf = self.nf;
         // SAFETY: `host_in` holds at least `x.nrows() * nf` floats, and no copy reads it: the
@@ -2158,7 +2158,6 @@ impl PinnedStage {
                 Some(v) => d.copy_from_slice(v),
                 None => d.iter_mut().zip(xs.iter()).for_each(|(o, &v)| *o = v),
             });
-        Ok(())
     }
 
     /// Waits for the chunk's download, then copies its logits into `out`.
