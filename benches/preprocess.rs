@@ -1,4 +1,5 @@
-//! `preprocess` fit and transform throughput (flows/s) for the `thesis` and `default` presets.
+//! `preprocess` fit and transform throughput (flows/s) for the `thesis`, `log-robust` and
+//! `default` (normal scores) presets.
 //!
 //! Data: synthetic (resampled) — 1,048,576 rows drawn with replacement from the real balanced
 //! CIC-DDoS2019 sample with ±1 % jitter (`flowdata::resample_synthetic`, seed 42), 76 raw
@@ -7,7 +8,8 @@
 //!
 //! Run: `cargo bench --bench preprocess` then
 //! `/work/pyenv/bin/python benches/peers/preprocess_peers.py` (numpy + scikit-learn
-//! `RobustScaler` on the same rows; prints flows/s and the ratios to criterion's estimates).
+//! `RobustScaler`, numpy/scipy normal scores and scikit-learn's `QuantileTransformer` on the same
+//! rows; prints flows/s and the ratios to criterion's estimates).
 use std::io::Write;
 use std::path::Path;
 
@@ -63,7 +65,11 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("preprocess");
     g.sample_size(10);
     g.throughput(Throughput::Elements(x.nrows() as u64));
-    for (name, preset) in [("thesis", Preset::Thesis), ("default", Preset::Default)] {
+    for (name, preset) in [
+        ("thesis", Preset::Thesis),
+        ("log_robust", Preset::LogRobust),
+        ("default", Preset::Default),
+    ] {
         let params = preset.params();
         g.bench_function(format!("fit_{name}"), |b| {
             b.iter(|| params.fit(x.view()).unwrap())

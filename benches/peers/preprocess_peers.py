@@ -4,8 +4,12 @@ Run from the repository root, after `cargo bench --bench preprocess` (which writ
     /work/pyenv/bin/python benches/peers/preprocess_peers.py
 Reads target/preprocess_bench/x.npy: synthetic (resampled) 1,048,576 x 76 float32 rows from the
 real CIC-DDoS2019 sample (+-1 % jitter, seed 42).
-thesis  = np.percentile(1, 99) + np.clip, then sklearn RobustScaler() (fit / transform).
-default = sign*log1p, np.percentile(0.1, 99.9) + np.clip, median/IQR with max-min fallback.
+thesis     = np.percentile(1, 99) + np.clip, then sklearn RobustScaler() (fit / transform).
+log_robust = sign*log1p, np.percentile(0.1, 99.9) + np.clip, median/IQR with max-min fallback.
+default    = normal scores: per column np.unique(return_counts) -> midrank CDF -> scipy ndtri,
+             1,000 knots; transform with np.interp (the definition the Rust fixtures test).
+Also printed, not compared: scikit-learn's QuantileTransformer(output_distribution="normal"),
+the library a Python user would reach for (a different transform, see preprocess::Preset).
 Transform timings include the copy of the input (like the Rust bench). Best of 3 runs each,
 reported as flows/s, with the ratio to criterion's mean estimate when target/criterion has it.
 numpy and scikit-learn run single-threaded here (percentile/median/clip do not use threads).
@@ -15,14 +19,16 @@ import pathlib
 import time
 
 import numpy as np
+import scipy
 import sklearn
-from sklearn.preprocessing import RobustScaler
+from scipy.special import ndtri
+from sklearn.preprocessing import QuantileTransformer, RobustScaler
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 x = np.load(ROOT / "target" / "preprocess_bench" / "x.npy")
 n = x.shape[0]
 print(f"data: synthetic (resampled) {x.shape[0]} x {x.shape[1]} float32, numpy {np.__version__}, "
-      f"scikit-learn {sklearn.__version__}")
+      f"scikit-learn {sklearn.__version__}, scipy {scipy.__version__}")
 
 
 def fit_thesis(a):
@@ -40,7 +46,7 @@ def slog(a):
     return (np.sign(a) * np.log1p(np.abs(a))).astype(np.float32)
 
 
-def fit_default(a):
+def fit_log_robust(a):
     la = slog(a)
     lo, hi = np.percentile(la, [0.1, 99.9], axis=0)
     c = np.clip(la, lo, hi).astype(np.float32)
@@ -52,9 +58,40 @@ def fit_default(a):
     return lo, hi, center, scale
 
 
-def transform_default(m, a):
+def transform_log_robust(m, a):
     lo, hi, center, scale = m
     return ((np.clip(slog(a), lo, hi).astype(np.float32) - center) / scale).astype(np.float32)
+
+
+def fit_default(a, max_knots=1000):
+    n = a.shape[0]
+    knots = []
+    for j in range(a.shape[1]):
+        values, counts = np.unique(a[:, j], return_counts=True)
+        cum = np.cumsum(counts)
+        u = (cum - counts + cum) / (2.0 * n)
+        if len(values) > max_knots:
+            s = np.floor(u * (max_knots - 2))
+            keep = np.ones(len(values), dtype=bool)
+            keep[1:-1] = s[1:-1] != s[:-2]
+            values, u = values[keep], u[keep]
+        knots.append((values.astype(np.float64), ndtri(u)))
+    return knots
+
+
+def transform_default(knots, a):
+    out = np.empty_like(a)
+    for j, (v, z) in enumerate(knots):
+        out[:, j] = np.interp(a[:, j], v, z)
+    return out
+
+
+def fit_sklearn_quantile(a):
+    return QuantileTransformer(output_distribution="normal", subsample=None).fit(a)
+
+
+def transform_sklearn_quantile(qt, a):
+    return qt.transform(a)
 
 
 def best(f, *args):
@@ -74,7 +111,10 @@ def criterion_mean_s(name):
 
 
 results = {}
-for preset, fit, tr in [("thesis", fit_thesis, transform_thesis), ("default", fit_default, transform_default)]:
+for preset, fit, tr in [("thesis", fit_thesis, transform_thesis),
+                        ("log_robust", fit_log_robust, transform_log_robust),
+                        ("default", fit_default, transform_default),
+                        ("sklearn_quantile", fit_sklearn_quantile, transform_sklearn_quantile)]:
     tf, model = best(fit, x)
     tt, _ = best(tr, model, x)
     for kind, t in [("fit", tf), ("transform", tt)]:

@@ -79,10 +79,13 @@ pub enum ModelKind {
 /// Preprocessing preset on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PresetArg {
-    /// signed log1p → clip 0.1/99.9 → robust scaling with a range fallback (flowxai's default).
+    /// rank-based normal scores, Φ⁻¹((midrank − ½) / n) per column (flowxai's default).
     Default,
     /// clip 1/99 → RobustScaler, exactly the thesis.
     Thesis,
+    /// signed log1p → clip 0.1/99.9 → robust scaling with a range fallback (the default before
+    /// normal scores).
+    LogRobust,
 }
 
 /// Options of `train`.
@@ -137,6 +140,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let preset = match args.preset {
         PresetArg::Default => Preset::Default,
         PresetArg::Thesis => Preset::Thesis,
+        PresetArg::LogRobust => Preset::LogRobust,
     };
     let part = |rows: &[usize]| {
         (

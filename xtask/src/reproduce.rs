@@ -435,6 +435,7 @@ fn preset_name(p: Preset) -> &'static str {
     match p {
         Preset::Thesis => "thesis",
         Preset::Default => "default",
+        Preset::LogRobust => "log-robust",
     }
 }
 
@@ -1331,7 +1332,7 @@ impl Run {
         }
         let mut sec = Section::new("CIC-DDoS2019, 17 classes")
             .text(&format!(
-                "{} training, {} validation and {} test flows; classes: {}. Both preprocessing presets: `thesis` (clip 1st/99th percentile → RobustScaler, as the thesis) and flowxai's `default` (signed log1p → clip → robust scaling with a range fallback for zero-IQR features).",
+                "{} training, {} validation and {} test flows; classes: {}. Both preprocessing presets: `thesis` (clip 1st/99th percentile → RobustScaler, as the thesis) and flowxai's `default` (rank-based normal scores: every feature becomes Φ⁻¹((midrank − ½) / n) of its training column).",
                 r.default_prepared.train.y.len(),
                 r.default_prepared.valid.y.len(),
                 r.default_prepared.test.y.len(),

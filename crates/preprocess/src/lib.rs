@@ -1,5 +1,6 @@
-//! `preprocess`: percentile clipping, `RobustScaler`, signed log1p, constant-feature filter and
-//! class weights, fitted on training rows and equal to numpy/scikit-learn on `float32` input.
+//! `preprocess`: percentile clipping, `RobustScaler`, signed log1p, rank-based normal scores,
+//! constant-feature filter and class weights, fitted on training rows and equal to
+//! numpy/scikit-learn/scipy on `float32` input.
 //!
 //! Every step follows the same pattern: a `XxxParams` value (checked by `check` into
 //! `XxxValidParams`), `fit` on the training rows returning a fitted type, and
@@ -33,6 +34,7 @@ mod clip;
 mod constant;
 mod error;
 mod log;
+mod normal_scores;
 mod pipeline;
 mod quantile;
 mod robust;
@@ -43,6 +45,9 @@ pub use clip::{PercentileClipper, PercentileClipperParams, PercentileClipperVali
 pub use constant::{ConstantFeatureFilter, ConstantFeatureFilterParams};
 pub use error::{PreprocessError, Result};
 pub use log::SignedLog1p;
+pub use normal_scores::{
+    normal_quantile, NormalScores, NormalScoresParams, NormalScoresValidParams,
+};
 pub use pipeline::{FittedStep, Pipeline, PipelineParams, Preset, StepParams, PIPELINE_FORMAT};
 pub use robust::{RobustScaler, RobustScalerParams, RobustScalerValidParams, ZeroIqrScale};
 pub use weights::{class_weights, ClassWeighting};

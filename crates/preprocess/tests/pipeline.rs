@@ -34,7 +34,7 @@ fn synthetic(rows: usize) -> Array2<f32> {
 #[test]
 fn json_round_trip_is_exact_through_a_file() {
     let x = synthetic(1000);
-    for preset in [Preset::Thesis, Preset::Default] {
+    for preset in [Preset::Thesis, Preset::LogRobust, Preset::Default] {
         let pipe = preset.params().fit(x.view()).unwrap();
         let path = std::env::temp_dir().join(format!(
             "preprocess-test-{preset:?}-{}.json",
@@ -130,31 +130,35 @@ fn bad_input_is_a_typed_error() {
     ));
     assert!("median".parse::<Preset>().is_err());
     assert_eq!("thesis".parse::<Preset>().unwrap(), Preset::Thesis);
+    assert_eq!("log-robust".parse::<Preset>().unwrap(), Preset::LogRobust);
 }
 
 #[test]
 fn blocked_parallel_transform_equals_row_by_row_and_any_layout() {
     // 10_000 rows span several row blocks.
     let x = synthetic(10_000);
-    let pipe = Preset::Default.params().fit(x.view()).unwrap();
-    let whole = pipe.transform(x.view()).unwrap();
-    for i in [0, 2047, 2048, 9999] {
-        let one = pipe.transform(x.slice(s![i..i + 1, ..])).unwrap();
-        assert_eq!(one.row(0), whole.row(i));
-    }
-    // Fortran-order input: rows are not contiguous, the scratch-row path runs.
-    let mut f = Array2::<f32>::zeros((x.nrows(), x.ncols()).f());
-    f.assign(&x);
-    let mut g = f.clone();
-    for step in pipe.steps() {
-        match step {
-            FittedStep::SignedLog1p => SignedLog1p.transform_inplace(g.view_mut()),
-            FittedStep::PercentileClipper(c) => c.transform_inplace(g.view_mut()).unwrap(),
-            FittedStep::RobustScaler(r) => r.transform_inplace(g.view_mut()).unwrap(),
-            FittedStep::ConstantFeatureFilter(_) => unreachable!(),
+    for preset in [Preset::Thesis, Preset::LogRobust, Preset::Default] {
+        let pipe = preset.params().fit(x.view()).unwrap();
+        let whole = pipe.transform(x.view()).unwrap();
+        for i in [0, 2047, 2048, 9999] {
+            let one = pipe.transform(x.slice(s![i..i + 1, ..])).unwrap();
+            assert_eq!(one.row(0), whole.row(i), "{preset:?}");
         }
+        // Fortran-order input: rows are not contiguous, the scratch-row path runs.
+        let mut f = Array2::<f32>::zeros((x.nrows(), x.ncols()).f());
+        f.assign(&x);
+        let mut g = f.clone();
+        for step in pipe.steps() {
+            match step {
+                FittedStep::SignedLog1p => SignedLog1p.transform_inplace(g.view_mut()),
+                FittedStep::PercentileClipper(c) => c.transform_inplace(g.view_mut()).unwrap(),
+                FittedStep::RobustScaler(r) => r.transform_inplace(g.view_mut()).unwrap(),
+                FittedStep::NormalScores(n) => n.transform_inplace(g.view_mut()).unwrap(),
+                FittedStep::ConstantFeatureFilter(_) => unreachable!(),
+            }
+        }
+        assert_eq!(g, whole, "{preset:?}");
     }
-    assert_eq!(g, whole);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 use ndarray::Array2;
 use preprocess::{
-    class_weights, ClassWeighting, ConstantFeatureFilterParams, FittedStep,
+    class_weights, ClassWeighting, ConstantFeatureFilterParams, FittedStep, NormalScoresParams,
     PercentileClipperParams, Pipeline, Preset, RobustScalerParams, SignedLog1p,
 };
 use serde_json::Value;
@@ -176,16 +176,16 @@ fn signed_log1p_matches_numpy() {
 }
 
 #[test]
-fn default_pipeline_matches_numpy_reference() {
+fn log_robust_pipeline_matches_numpy_reference() {
     let c = cases();
     let (train, test) = (matrix(&c["train"]), matrix(&c["test"]));
-    let pipe = Preset::Default.params().fit(train.view()).unwrap();
+    let pipe = Preset::LogRobust.params().fit(train.view()).unwrap();
     assert!(matches!(pipe.steps()[0], FittedStep::SignedLog1p));
     let rs = pipe.robust_scaler().unwrap();
     // log1p results may differ by an ulp between libm and numpy, so compare parameters with
     // the same tolerance as values.
-    let want_center = vector(&c["default_pipeline"]["center"]);
-    let want_scale = vector(&c["default_pipeline"]["scale"]);
+    let want_center = vector(&c["log_robust_pipeline"]["center"]);
+    let want_scale = vector(&c["log_robust_pipeline"]["scale"]);
     for j in 0..want_center.len() {
         let (g, w) = (f64::from(rs.center()[j]), want_center[j]);
         assert!(
@@ -208,10 +208,65 @@ fn default_pipeline_matches_numpy_reference() {
         .map(|(c, s)| REL * c.abs() / s)
         .collect();
     assert_close_floor(
-        "default pipeline",
+        "log-robust pipeline",
         &out,
-        &matrix(&c["default_pipeline"]["test"]),
+        &matrix(&c["log_robust_pipeline"]["test"]),
         &floor,
+    );
+}
+
+/// Normal scores against scipy (`rankdata(method="average")`, `special.ndtri`) and numpy
+/// (`interp`): knot values bit-exact, knot scores to 1e-12 relative (AS 241 against scipy's
+/// Cephes `ndtri`), transformed values to 1e-6 relative. With 1,000 knots every distinct
+/// training value is a knot, so the training rows must equal the midrank definition itself;
+/// with 16 knots the knot choice is checked.
+#[test]
+fn normal_scores_match_scipy() {
+    let c = cases();
+    let (train, test) = (matrix(&c["train"]), matrix(&c["test"]));
+    for knots in [1000usize, 16] {
+        let case = &c["normal_scores"][knots.to_string()];
+        let ns = NormalScoresParams::default()
+            .max_knots(knots)
+            .fit(train.view())
+            .unwrap();
+        for (j, want) in case["knots"].as_array().unwrap().iter().enumerate() {
+            let values: Vec<f32> = vector(&want["values"]).iter().map(|&v| v as f32).collect();
+            assert_eq!(
+                ns.knot_values(j).unwrap(),
+                values.as_slice(),
+                "{knots} knots, column {j}"
+            );
+            for (g, w) in ns
+                .knot_scores(j)
+                .unwrap()
+                .iter()
+                .zip(vector(&want["scores"]))
+            {
+                assert!(
+                    (g - w).abs() <= 1e-12 * w.abs().max(1.0),
+                    "column {j}: {g} vs {w}"
+                );
+            }
+        }
+        let what = format!("normal scores ({knots} knots), test rows");
+        assert_close(
+            &what,
+            &ns.transform(test.view()).unwrap(),
+            &matrix(&case["test"]),
+        );
+        if let Some(want) = case.get("train") {
+            let what = format!("normal scores ({knots} knots), training rows");
+            assert_close(&what, &ns.transform(train.view()).unwrap(), &matrix(want));
+        }
+    }
+    // The default preset is exactly this step with 1,000 knots.
+    let pipe = Preset::Default.params().fit(train.view()).unwrap();
+    assert!(matches!(pipe.steps(), [FittedStep::NormalScores(s)] if s.max_knots() == 1000));
+    assert_close(
+        "default pipeline",
+        &pipe.transform(test.view()).unwrap(),
+        &matrix(&c["normal_scores"]["1000"]["test"]),
     );
 }
 
