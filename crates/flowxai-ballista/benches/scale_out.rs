@@ -1,8 +1,13 @@
 //! `scale_out`: flows/s of scoring the same Parquet files (a) by calling the model directly
 //! (`--engine local`: flowdata reads, the bundle scores), (b) through a DataFusion plan in this
-//! process and (c) through Ballista on loopback (an in-process scheduler and executor talking
-//! gRPC + Arrow Flight over 127.0.0.1, results shuffled to disk and fetched like on a cluster).
-//! Output: the label per flow (`predict_label`), counted, not written.
+//! process and (c) through Ballista on loopback: `ballista-loopback` is a scheduler and an
+//! executor configured as the `flowxai-scheduler` / `flowxai-executor` binaries run them
+//! (push-based scheduling; `flowxai_ballista::loopback`), `ballista-standalone` is Ballista's
+//! standalone mode (pull-based); both talk gRPC + Arrow Flight over 127.0.0.1 and shuffle
+//! results to disk to be fetched as on a cluster.
+//! Output: the label per flow (`predict_label`) with the pass-through columns, either
+//! collected where the job was submitted and counted (`direct`, `datafusion`, `ballista-*`), or
+//! written as Parquet, one file per partition where it was scored (`*-write`).
 //!
 //! Data: synthetic (resampled) — 1,048,576 rows drawn with replacement from the real balanced
 //! CIC-DDoS2019 sample with ±1 % jitter (`flowdata::resample_synthetic`, seed 42), in 4 Parquet
@@ -15,7 +20,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use ndarray::Array1;
 
 use flowxai::bundle::{BundleModel, ModelBundle};
@@ -24,7 +29,7 @@ use flowxai::mlp_core::MlpParams;
 use flowxai::preprocess::Preset;
 use flowxai::rf_baseline::linfa::{traits::Fit, Dataset};
 use flowxai::rf_baseline::RandomForest;
-use flowxai_ballista::{score, Engine, ScoreOptions};
+use flowxai_ballista::{score, score_on_context, write_partitions, Engine, ScoreOptions};
 use flowxai_datafusion::ScoringModel;
 
 const FILES: usize = 4;
@@ -126,10 +131,26 @@ fn bench(c: &mut Criterion) {
     let n = rows();
     group.throughput(Throughput::Elements(n as u64));
     for (name, model) in &s.models {
-        let ballista = rt
+        // A deployment's configuration (push-based scheduling), one executor with a slot per core.
+        let cores = std::thread::available_parallelism().map_or(2, |c| c.get());
+        let loopback = rt
+            .block_on(flowxai_ballista::loopback(
+                Arc::clone(model),
+                1,
+                cores,
+                FILES,
+            ))
+            .expect("loopback Ballista cluster");
+        // Ballista's standalone mode (pull-based: the executor polls the scheduler).
+        let standalone = rt
             .block_on(flowxai_ballista::standalone(Arc::clone(model), FILES))
             .expect("in-process Ballista");
-        for engine in ["direct", "datafusion", "ballista-loopback"] {
+        for engine in [
+            "direct",
+            "datafusion",
+            "ballista-loopback",
+            "ballista-standalone",
+        ] {
             group.bench_function(BenchmarkId::new(format!("{name}-{n}"), engine), |b| {
                 b.iter(|| {
                     let rows = rt.block_on(async {
@@ -140,19 +161,51 @@ fn bench(c: &mut Criterion) {
                             "datafusion" => score(&Engine::DataFusion, Arc::clone(model), &options)
                                 .await
                                 .map(|s| s.rows),
-                            _ => {
-                                let df =
-                                    flowxai_ballista::scoring_dataframe(&ballista, model, &options)
-                                        .await?;
-                                // Collect, not count(): a count would let the optimiser drop
-                                // the UDF column.
-                                let batches = df.collect().await?;
-                                Ok(batches.iter().map(|b| b.num_rows()).sum())
+                            // What `score(&Engine::Ballista(..))` runs once connected.
+                            "ballista-loopback" => {
+                                score_on_context(&loopback, model, &options).await
                             }
+                            _ => score_on_context(&standalone, model, &options).await,
                         }
                     });
                     assert_eq!(rows.expect("scoring failed"), n);
                 })
+            });
+        }
+        // The same scoring with its output written as Parquet into a fresh directory, one file
+        // per partition where the partition ran (on Ballista by the executor: no row passes
+        // through the client). The directory is made and removed outside the timed part.
+        for engine in [
+            "direct-write",
+            "datafusion-write",
+            "ballista-loopback-write",
+        ] {
+            group.bench_function(BenchmarkId::new(format!("{name}-{n}"), engine), |b| {
+                b.iter_batched(
+                    || tempfile::tempdir().expect("output dir"),
+                    |dir| {
+                        let o = ScoreOptions {
+                            output: Some(dir.path().to_path_buf()),
+                            ..options.clone()
+                        };
+                        let rows = rt.block_on(async {
+                            match engine {
+                                "direct-write" => score(&Engine::Local, Arc::clone(model), &o)
+                                    .await
+                                    .map(|s| s.rows),
+                                "datafusion-write" => {
+                                    score(&Engine::DataFusion, Arc::clone(model), &o)
+                                        .await
+                                        .map(|s| s.rows)
+                                }
+                                _ => write_partitions(&loopback, model, &o, dir.path()).await,
+                            }
+                        });
+                        assert_eq!(rows.expect("scoring failed"), n);
+                        dir
+                    },
+                    BatchSize::PerIteration,
+                )
             });
         }
     }

@@ -8,7 +8,8 @@
 //!   registers the UDFs bound to it. A stock Ballista executor (no flowxai UDFs) cannot prepare
 //!   flowxai tasks: the job fails, and [`score`] says which executors are needed — a clear
 //!   error, not a hang.
-//! * [`connect`] / [`standalone`]: client contexts with the UDFs registered.
+//! * [`connect`] / [`standalone`] / [`loopback`]: client contexts with the UDFs registered
+//!   (`loopback` starts a scheduler and executors in this process, as a deployment runs them).
 //! * [`score`] (binary `flowxai-score`, `cargo xtask score`): one entry point for the three
 //!   engines — `local` (the bundle called directly on flowdata's Parquet), `datafusion` (this
 //!   process) and `ballista://host:port` — writing the same Parquet output.
@@ -35,7 +36,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use flowxai_datafusion::{register, register_in_state, ScoringModel};
 
-pub use score::{score, scoring_dataframe, Engine, ScoreOptions, ScoreSummary};
+pub use score::{
+    score, score_on_context, scoring_dataframe, write_partitions, Engine, ScoreOptions,
+    ScoreSummary,
+};
 
 /// Settings of a scheduler process.
 #[derive(Debug, Clone)]
@@ -153,6 +157,72 @@ pub async fn standalone(
     let ctx = SessionContext::standalone_with_state(state).await?;
     register(&ctx, Some(model));
     Ok(ctx)
+}
+
+/// A Ballista cluster inside this process, configured like a deployment of the
+/// `flowxai-scheduler` and `flowxai-executor` binaries: one scheduler (push-based task
+/// scheduling, tasks spread round-robin) and `executors` executors with `vcores` task slots
+/// each, all on 127.0.0.1 and talking gRPC + Arrow Flight over loopback; task outputs go to
+/// temporary directories and are fetched like on a cluster. Returns a client context
+/// connected to it. The servers run on the current tokio runtime until it shuts down.
+///
+/// [`standalone`] differs: Ballista's standalone mode schedules pull-based (its executor asks
+/// for work and sleeps 50 ms when there is none), which adds latency a deployment does not have.
+pub async fn loopback(
+    model: Arc<ScoringModel>,
+    executors: usize,
+    vcores: usize,
+    target_partitions: usize,
+) -> DfResult<SessionContext> {
+    let scheduler_port = free_loopback_port()?;
+    let bind = SocketAddr::from(([127, 0, 0, 1], scheduler_port));
+    let mut ports = vec![scheduler_port];
+    tokio::spawn(run_scheduler(SchedulerOptions {
+        bind,
+        external_host: "127.0.0.1".into(),
+        round_robin: true,
+    }));
+    for _ in 0..executors.max(1) {
+        let port = free_loopback_port()?;
+        ports.push(port);
+        tokio::spawn(run_executor(ExecutorOptions {
+            bind_host: "127.0.0.1".into(),
+            external_host: Some("127.0.0.1".into()),
+            port,
+            grpc_port: free_loopback_port()?,
+            scheduler_host: "127.0.0.1".into(),
+            scheduler_port,
+            vcores: vcores.max(1),
+            work_dir: None,
+            model: Some(Arc::clone(&model)),
+        }));
+    }
+    // The servers bind in the background: wait until each accepts connections (ten seconds at
+    // most), then connect.
+    let url = format!("df://127.0.0.1:{scheduler_port}");
+    for port in ports {
+        let mut attempts = 0;
+        while tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_err()
+        {
+            attempts += 1;
+            if attempts > 100 {
+                return Err(DataFusionError::Execution(format!(
+                    "loopback cluster: nothing listens on 127.0.0.1:{port} after 10 s"
+                )));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    }
+    connect(&url, model, target_partitions).await
+}
+
+/// A free TCP port on 127.0.0.1 (found by binding port 0; another process could take it
+/// before the server binds it, which is unlikely on one machine).
+fn free_loopback_port() -> DfResult<u16> {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(listener.local_addr()?.port())
 }
 
 fn client_config(target_partitions: usize) -> SessionConfig {

@@ -8,8 +8,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, Float32Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, RecordBatch, StringArray};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::error::{DataFusionError, Result as DfResult};
 use datafusion::functions_nested::expr_fn::{array_element, array_max, array_position, make_array};
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
@@ -71,7 +72,12 @@ impl std::fmt::Display for Engine {
 pub struct ScoreOptions {
     /// flowdata Parquet files (canonical float32 feature columns).
     pub inputs: Vec<PathBuf>,
-    /// Output Parquet file (`None`: count only, e.g. for benchmarks).
+    /// Where the scored rows go: a path ending in `.parquet` is one file written by this
+    /// process (on Ballista every row is fetched from the executors first); any other path is a
+    /// directory (new or empty) that receives one Parquet file per partition, written where the
+    /// partition was scored — on Ballista by the executors, so on a cluster it must be storage
+    /// that they and the client share, and no row passes through the client. `None`: rows are
+    /// only counted (benchmarks).
     pub output: Option<PathBuf>,
     /// Add `p_<class>` columns.
     pub probabilities: bool,
@@ -99,14 +105,18 @@ pub async fn score(
     options: &ScoreOptions,
 ) -> DfResult<ScoreSummary> {
     let start = Instant::now();
+    let directory = output_directory(options)?;
     let rows = match engine {
-        Engine::Local => score_local(&model, options)?,
+        Engine::Local => score_local(&model, options, directory)?,
         Engine::DataFusion => {
             let config = datafusion::prelude::SessionConfig::new()
                 .with_target_partitions(options.target_partitions.max(1));
             let ctx = SessionContext::new_with_config(config);
             register(&ctx, Some(Arc::clone(&model)));
-            score_on_context(&ctx, &model, options).await?
+            match directory {
+                Some(dir) => write_partitions(&ctx, &model, options, dir).await?,
+                None => score_on_context(&ctx, &model, options).await?,
+            }
         }
         Engine::Ballista(addr) => {
             let ctx = crate::connect(
@@ -115,9 +125,11 @@ pub async fn score(
                 options.target_partitions,
             )
             .await?;
-            score_on_context(&ctx, &model, options)
-                .await
-                .map_err(explain_rejected_task)?
+            match directory {
+                Some(dir) => write_partitions(&ctx, &model, options, dir).await,
+                None => score_on_context(&ctx, &model, options).await,
+            }
+            .map_err(explain_rejected_task)?
         }
     };
     Ok(ScoreSummary {
@@ -125,6 +137,57 @@ pub async fn score(
         rows,
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// The output directory when `options.output` names one (not a `.parquet` file), created if
+/// missing; an error if it already holds anything (files of two runs would mix).
+fn output_directory(options: &ScoreOptions) -> DfResult<Option<&Path>> {
+    let Some(path) = options.output.as_deref() else {
+        return Ok(None);
+    };
+    if path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("parquet"))
+    {
+        return Ok(None);
+    }
+    let at = |e: std::io::Error| DataFusionError::Execution(format!("{}: {e}", path.display()));
+    std::fs::create_dir_all(path).map_err(at)?;
+    if std::fs::read_dir(path).map_err(at)?.next().is_some() {
+        return Err(DataFusionError::Execution(format!(
+            "output directory {} is not empty: give a new or empty directory (or a .parquet file)",
+            path.display()
+        )));
+    }
+    Ok(Some(path))
+}
+
+/// Runs the scoring projection on `ctx` and writes one Parquet file per partition into `dir`
+/// where the partition runs (DataFusion's `write_parquet`; on Ballista the executors write).
+/// Returns the rows written.
+pub async fn write_partitions(
+    ctx: &SessionContext,
+    model: &ScoringModel,
+    options: &ScoreOptions,
+    dir: &Path,
+) -> DfResult<usize> {
+    // A trailing separator makes DataFusion treat the path as a directory.
+    let url = format!("{}/", dir.display().to_string().trim_end_matches('/'));
+    let counts = scoring_dataframe(ctx, model, options)
+        .await?
+        .write_parquet(&url, DataFrameWriteOptions::new(), None)
+        .await?;
+    let mut rows = 0usize;
+    for batch in &counts {
+        let column = batch
+            .column(0)
+            .as_primitive_opt::<UInt64Type>()
+            .ok_or_else(|| {
+                DataFusionError::Internal("write_parquet did not return a row count".into())
+            })?;
+        rows += column.iter().flatten().sum::<u64>() as usize;
+    }
+    Ok(rows)
 }
 
 /// The scoring projection over `inputs` on any context with the UDFs registered.
@@ -186,14 +249,17 @@ pub async fn scoring_dataframe(
     df.select(inner)?.select(outer)
 }
 
-async fn score_on_context(
+/// Runs the scoring projection of [`scoring_dataframe`] on `ctx` (DataFusion or a Ballista
+/// client), streams every row here and writes them to `options.output` (one `.parquet` file)
+/// or counts them. Returns the rows scored.
+pub async fn score_on_context(
     ctx: &SessionContext,
     model: &ScoringModel,
     options: &ScoreOptions,
 ) -> DfResult<usize> {
     let df = scoring_dataframe(ctx, model, options).await?;
     let mut stream = df.execute_stream().await?;
-    let mut sink = OutputSink::new(options.output.as_deref());
+    let mut sink = OutputSink::new(options.output.clone());
     while let Some(batch) = stream.next().await {
         sink.write(&batch?)?;
     }
@@ -203,14 +269,14 @@ async fn score_on_context(
 
 /// Counts the scored rows and, when an output path is set, writes them to one Parquet file
 /// (opened at the first batch, whose schema it takes).
-struct OutputSink<'a> {
-    path: Option<&'a Path>,
+struct OutputSink {
+    path: Option<PathBuf>,
     writer: Option<ArrowWriter<File>>,
     rows: usize,
 }
 
-impl<'a> OutputSink<'a> {
-    fn new(path: Option<&'a Path>) -> Self {
+impl OutputSink {
+    fn new(path: Option<PathBuf>) -> Self {
         Self {
             path,
             writer: None,
@@ -220,7 +286,7 @@ impl<'a> OutputSink<'a> {
 
     fn write(&mut self, batch: &RecordBatch) -> DfResult<()> {
         self.rows += batch.num_rows();
-        let Some(path) = self.path else {
+        let Some(path) = self.path.as_deref() else {
             return Ok(());
         };
         let writer = match self.writer.as_mut() {
@@ -239,7 +305,7 @@ impl<'a> OutputSink<'a> {
                 w.close()?;
             }
             (None, Some(path), Some(schema)) => {
-                open_writer(path, schema)?.close()?;
+                open_writer(&path, schema)?.close()?;
             }
             _ => {}
         }
@@ -256,13 +322,34 @@ fn open_writer(path: &Path, schema: SchemaRef) -> DfResult<ArrowWriter<File>> {
 /// Engine-free scoring, the baseline the engines are compared with: every file is read with
 /// the Arrow Parquet reader (only the model's features and the pass-through columns, files in
 /// parallel), scored by the bundle batch by batch and written in input order.
-fn score_local(model: &ScoringModel, options: &ScoreOptions) -> DfResult<usize> {
+fn score_local(
+    model: &ScoringModel,
+    options: &ScoreOptions,
+    directory: Option<&Path>,
+) -> DfResult<usize> {
+    if let Some(dir) = directory {
+        // One output file per input file, each written by the thread that scored it.
+        let rows: Vec<usize> = options
+            .inputs
+            .par_iter()
+            .enumerate()
+            .map(|(i, input)| {
+                let batches = score_file(model, input, options)?;
+                let mut sink = OutputSink::new(Some(dir.join(format!("part-{i:05}.parquet"))));
+                for batch in &batches {
+                    sink.write(batch)?;
+                }
+                sink.finish(None)
+            })
+            .collect::<DfResult<_>>()?;
+        return Ok(rows.iter().sum());
+    }
     let scored: Vec<Vec<RecordBatch>> = options
         .inputs
         .par_iter()
         .map(|input| score_file(model, input, options))
         .collect::<DfResult<_>>()?;
-    let mut sink = OutputSink::new(options.output.as_deref());
+    let mut sink = OutputSink::new(options.output.clone());
     for batch in scored.iter().flatten() {
         sink.write(batch)?;
     }

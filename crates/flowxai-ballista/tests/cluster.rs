@@ -156,6 +156,14 @@ async fn two_executor_processes_score_like_the_model_and_refuse_what_they_cannot
                 dir.display()
             );
         }
+        // A directory output: the executors write one file per partition there.
+        let parts = options(&f, "ballista-parts", Some(3));
+        let rows = score_on(&cluster, &forest, &parts).await.unwrap();
+        assert_eq!(rows, f.frame.n_rows());
+        common::assert_same_scores(
+            local.output.as_ref().unwrap(),
+            parts.output.as_ref().unwrap(),
+        );
     }
 
     // 2. An executor holding another model refuses the plan, naming both hashes.

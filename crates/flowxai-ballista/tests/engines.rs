@@ -68,6 +68,57 @@ async fn datafusion_and_ballista_equal_the_model_called_directly() {
     }
 }
 
+/// An output path without `.parquet` is a directory with one file per partition, written where
+/// the partition is scored; it holds the same rows as one file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partitioned_output_holds_what_one_file_holds() {
+    let f = common::fixture();
+    let model = common::load(&f.mlp_dir);
+    let one = options(&f, "one.parquet", true, None);
+    score(&Engine::Local, Arc::clone(&model), &one)
+        .await
+        .unwrap();
+    let n = f.frame.n_rows();
+    for (engine, name) in [
+        (Engine::Local, "local-parts"),
+        (Engine::DataFusion, "df-parts"),
+    ] {
+        let parts = options(&f, name, true, None);
+        let summary = score(&engine, Arc::clone(&model), &parts).await.unwrap();
+        assert_eq!(summary.rows, n, "{engine}");
+        let dir = parts.output.as_ref().unwrap();
+        assert!(
+            std::fs::read_dir(dir).unwrap().count() > 1,
+            "{engine}: one file per partition"
+        );
+        assert_eq!(
+            common::assert_same_scores(one.output.as_ref().unwrap(), dir),
+            n
+        );
+        // The directory is not empty now: a second run is refused instead of mixing files.
+        let err = score(&engine, Arc::clone(&model), &parts)
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("not empty"), "{err}");
+    }
+    // Ballista configured as deployed (push scheduling): the executor writes the files.
+    let ctx = flowxai_ballista::loopback(Arc::clone(&model), 1, 2, 3)
+        .await
+        .unwrap();
+    let parts = options(&f, "ballista-parts", true, None);
+    let dir = parts.output.clone().unwrap();
+    std::fs::create_dir_all(&dir).unwrap();
+    let rows = flowxai_ballista::write_partitions(&ctx, &model, &parts, &dir)
+        .await
+        .unwrap();
+    assert_eq!(rows, n);
+    assert_eq!(
+        common::assert_same_scores(one.output.as_ref().unwrap(), &dir),
+        n
+    );
+}
+
 fn write(o: &ScoreOptions, batches: &[datafusion::arrow::array::RecordBatch]) {
     let file = std::fs::File::create(o.output.as_ref().unwrap()).unwrap();
     let mut w =

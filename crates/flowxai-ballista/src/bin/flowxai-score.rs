@@ -24,7 +24,9 @@ struct Args {
     /// flowdata Parquet files (`cargo xtask convert` writes them).
     #[arg(long, required = true, num_args = 1..)]
     input: Vec<PathBuf>,
-    /// Output Parquet file.
+    /// Output: a `.parquet` file (written by this process), or any other path: a new or empty
+    /// directory receiving one Parquet file per partition, written where it was scored (on
+    /// Ballista by the executors; use storage they and this process share).
     #[arg(long)]
     output: PathBuf,
     /// Add one `p_<class>` probability column per class.

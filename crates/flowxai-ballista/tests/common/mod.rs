@@ -107,8 +107,26 @@ fn strings(batch: &RecordBatch, name: &str) -> Option<Vec<String>> {
     Some((0..col.len()).map(|i| col.value(i).to_string()).collect())
 }
 
-/// Reads a score output Parquet file into a map keyed by (source_file, source_line).
+/// Reads a score output (a Parquet file, or a directory of them) into a map keyed by
+/// (source_file, source_line).
 pub fn read_scores(path: &Path) -> BTreeMap<(String, u64), Scored> {
+    if path.is_dir() {
+        let mut out = BTreeMap::new();
+        let mut files = 0;
+        for entry in std::fs::read_dir(path).unwrap() {
+            let file = entry.unwrap().path();
+            for (key, row) in read_scores(&file) {
+                assert!(
+                    out.insert(key, row).is_none(),
+                    "duplicate flow in {}",
+                    path.display()
+                );
+            }
+            files += 1;
+        }
+        assert!(files > 0, "no output file in {}", path.display());
+        return out;
+    }
     let file = std::fs::File::open(path).unwrap();
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)
         .unwrap()
