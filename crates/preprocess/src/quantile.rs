@@ -197,14 +197,13 @@ fn transpose_into(x: ArrayView2<'_, f32>, buf: &mut [f32]) {
         });
 }
 
-/// [`column_stats`] for every column of `x`: columns are copied a group at a time into a
-/// column-major buffer, then reduced in parallel over columns (exact, so the result does not
-/// depend on the number of threads).
-pub(crate) fn all_column_stats(
+/// `f(column index, column values)` for every column of `x`, in column order: columns are copied
+/// a group at a time into a column-major buffer (at most [`GROUP_BYTES`]), then `f` runs in
+/// parallel over the group's columns. `f` may reorder the values it is given.
+pub(crate) fn map_columns<T: Send>(
     x: ArrayView2<'_, f32>,
-    percents: &[f64],
-    want_median: bool,
-) -> Result<Vec<ColumnStats>> {
+    f: impl Fn(usize, &mut [f32]) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
     let (n, m) = x.dim();
     if n == 0 || m == 0 {
         return Err(PreprocessError::EmptyInput { rows: n, cols: m });
@@ -216,16 +215,26 @@ pub(crate) fn all_column_stats(
         let g1 = (g0 + group).min(m);
         let cols = &mut buf[..n * (g1 - g0)];
         transpose_into(x.slice(ndarray::s![.., g0..g1]), cols);
-        let stats: Vec<Result<ColumnStats>> = cols
+        let results: Vec<Result<T>> = cols
             .par_chunks_mut(n)
             .enumerate()
-            .map(|(k, col)| column_stats(col, percents, want_median, g0 + k))
+            .map(|(k, col)| f(g0 + k, col))
             .collect();
-        for s in stats {
-            out.push(s?);
+        for r in results {
+            out.push(r?);
         }
     }
     Ok(out)
+}
+
+/// [`column_stats`] for every column of `x` (exact, so the result does not depend on the
+/// number of threads).
+pub(crate) fn all_column_stats(
+    x: ArrayView2<'_, f32>,
+    percents: &[f64],
+    want_median: bool,
+) -> Result<Vec<ColumnStats>> {
+    map_columns(x, |j, col| column_stats(col, percents, want_median, j))
 }
 
 #[cfg(test)]
