@@ -242,10 +242,17 @@ fn bench(c: &mut Criterion) {
         std::hint::black_box(serving.predict_proba(c));
     }
     let t_serving = t0.elapsed().as_secs_f64();
+    let serving_gflops = 220_000.0 * 2.0 * 84_544.0 / t_serving / 1e9;
     eprintln!(
-        "MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: ndarray {t_ndarray:.3} s, mlp-core ServingMlp {t_serving:.3} s ({:.1} GFLOP/s)",
-        220_000.0 * 2.0 * 84_544.0 / t_serving / 1e9
+        "MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: ndarray {t_ndarray:.3} s, mlp-core ServingMlp {t_serving:.3} s ({serving_gflops:.1} GFLOP/s)"
     );
+    if let Some(peak) = fma_peak_gflops() {
+        eprintln!(
+            "FP32 FMA peak ({} threads, AVX-512): {peak:.1} GFLOP/s; ServingMlp reaches {:.0} % of it",
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            100.0 * serving_gflops / peak
+        );
+    }
     let d = (&mlp.forward(rows.slice(ndarray::s![..4096, ..]))
         - &serving.predict_proba(rows.slice(ndarray::s![..4096, ..])))
         .iter()
@@ -335,6 +342,65 @@ fn bench(c: &mut Criterion) {
     g.throughput(Throughput::Elements(TREE_FLOWS as u64));
     g.bench_function("flowxai", |b| b.iter(|| tree.explain(xt.view()).unwrap()));
     g.finish();
+}
+
+/// FP32 FMA peak of this machine in GFLOP/s over all hardware threads: each thread runs 16
+/// independent AVX-512 FMA chains (enough to cover the FMA latency on both pipes) for a fixed
+/// count. The ceiling the MLP's GEMM is compared with; `None` without AVX-512.
+fn fma_peak_gflops() -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !std::is_x86_feature_detected!("avx512f") {
+            return None;
+        }
+        #[target_feature(enable = "avx512f")]
+        unsafe fn chains(n: u64) -> f32 {
+            use std::arch::x86_64::*;
+            // Opaque inputs, so the chains cannot be folded at compile time.
+            let (x, y) = (
+                _mm512_set1_ps(std::hint::black_box(0.999_999_9)),
+                _mm512_set1_ps(std::hint::black_box(1e-7)),
+            );
+            let a0 = _mm512_set1_ps(std::hint::black_box(1.0));
+            let [mut a, mut b, mut c, mut d, mut e, mut f, mut g, mut h] = [a0; 8];
+            let [mut i, mut j, mut k, mut l, mut m, mut o, mut p, mut q] = [a0; 8];
+            for _ in 0..std::hint::black_box(n) {
+                // Written out: sixteen chains held in registers (an array loop kept them in
+                // memory and measured half the rate).
+                a = _mm512_fmadd_ps(a, x, y);
+                b = _mm512_fmadd_ps(b, x, y);
+                c = _mm512_fmadd_ps(c, x, y);
+                d = _mm512_fmadd_ps(d, x, y);
+                e = _mm512_fmadd_ps(e, x, y);
+                f = _mm512_fmadd_ps(f, x, y);
+                g = _mm512_fmadd_ps(g, x, y);
+                h = _mm512_fmadd_ps(h, x, y);
+                i = _mm512_fmadd_ps(i, x, y);
+                j = _mm512_fmadd_ps(j, x, y);
+                k = _mm512_fmadd_ps(k, x, y);
+                l = _mm512_fmadd_ps(l, x, y);
+                m = _mm512_fmadd_ps(m, x, y);
+                o = _mm512_fmadd_ps(o, x, y);
+                p = _mm512_fmadd_ps(p, x, y);
+                q = _mm512_fmadd_ps(q, x, y);
+            }
+            let a = [a, b, c, d, e, f, g, h, i, j, k, l, m, o, p, q];
+            a.iter().map(|&v| _mm512_reduce_add_ps(v)).sum()
+        }
+        const N: u64 = 50_000_000;
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let t0 = Instant::now();
+        std::thread::scope(|scope| {
+            for _ in 0..threads {
+                // SAFETY: avx512f detected above.
+                scope.spawn(|| std::hint::black_box(unsafe { chains(N) }));
+            }
+        });
+        let flop = threads as f64 * N as f64 * 16.0 * 16.0 * 2.0;
+        Some(flop / t0.elapsed().as_secs_f64() / 1e9)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    None
 }
 
 fn report(what: &str, ours: f64, peer: Option<&Value>, key: &str, additivity: f64) {

@@ -895,7 +895,22 @@ unsafe fn tile512<const MR: usize>(
 #[inline]
 unsafe fn elu_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 {
     use std::arch::x86_64::*;
-    let xc = _mm512_max_ps(_mm512_min_ps(x, _mm512_setzero_ps()), _mm512_set1_ps(-87.0));
+    let (two_n, em1_r) = exp_parts_avx512(_mm512_min_ps(x, _mm512_setzero_ps()));
+    let em1 = _mm512_fmadd_ps(two_n, em1_r, _mm512_sub_ps(two_n, _mm512_set1_ps(1.0)));
+    let pos = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_setzero_ps());
+    _mm512_mask_blend_ps(pos, em1, x)
+}
+
+/// Cephes-style `exp` split for `x ≤ 0` (clamped at −87): returns `(2ⁿ, exp(r) − 1)` with
+/// `exp(x) = 2ⁿ · (1 + (exp(r) − 1))`, so ELU can form `exp(x) − 1` without cancellation.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn exp_parts_avx512(
+    x: std::arch::x86_64::__m512,
+) -> (std::arch::x86_64::__m512, std::arch::x86_64::__m512) {
+    use std::arch::x86_64::*;
+    let xc = _mm512_max_ps(x, _mm512_set1_ps(-87.0));
     let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC }>(
         _mm512_mul_ps(xc, _mm512_set1_ps(std::f32::consts::LOG2_E)),
     );
@@ -912,9 +927,56 @@ unsafe fn elu_avx512(x: std::arch::x86_64::__m512) -> std::arch::x86_64::__m512 
         _mm512_cvtps_epi32(n),
         _mm512_set1_epi32(127),
     )));
-    let em1 = _mm512_fmadd_ps(two_n, em1_r, _mm512_sub_ps(two_n, _mm512_set1_ps(1.0)));
-    let pos = _mm512_cmp_ps_mask::<_CMP_GT_OQ>(x, _mm512_setzero_ps());
-    _mm512_mask_blend_ps(pos, em1, x)
+    (two_n, em1_r)
+}
+
+/// Softmax over the first `k` columns of `rows` rows stored `ld` apart (the serving kernel's
+/// padded output), in place. With AVX-512 and `k ≤ 32` each row is one or two masked
+/// registers and `exp` is the polynomial of [`elu_avx512`] (≤ 2 ulp); otherwise
+/// [`softmax_rows`]' scalar arithmetic row by row.
+pub fn softmax_rows_strided(data: &mut [f32], rows: usize, ld: usize, k: usize) {
+    assert!(ld >= k && (rows == 0 || data.len() >= (rows - 1) * ld + k));
+    #[cfg(target_arch = "x86_64")]
+    {
+        if k <= 2 * 16 && k > 0 && has_avx512() {
+            // SAFETY: feature checked; every access is a masked load/store of lanes < k of a
+            // row, inside the slice by the assert above.
+            unsafe { softmax_rows_avx512(data, rows, ld, k) };
+            return;
+        }
+    }
+    for r in 0..rows {
+        softmax_rows(&mut data[r * ld..r * ld + k], k);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn softmax_rows_avx512(data: &mut [f32], rows: usize, ld: usize, k: usize) {
+    use std::arch::x86_64::*;
+    let m0: u16 = if k >= 16 { u16::MAX } else { (1u16 << k) - 1 };
+    let m1: u16 = if k > 16 {
+        ((1u32 << (k - 16)) - 1) as u16
+    } else {
+        0
+    };
+    let neg = _mm512_set1_ps(f32::NEG_INFINITY);
+    for r in 0..rows {
+        let p = data.as_mut_ptr().add(r * ld);
+        // Lanes ≥ k are neither read nor written (masked), so `p + 16` is only dereferenced
+        // when k > 16.
+        let p1 = p.wrapping_add(16);
+        let v0 = _mm512_mask_loadu_ps(neg, m0, p);
+        let v1 = _mm512_mask_loadu_ps(neg, m1, p1);
+        let mx = _mm512_set1_ps(_mm512_reduce_max_ps(_mm512_max_ps(v0, v1)));
+        let (t0, e0) = exp_parts_avx512(_mm512_sub_ps(v0, mx));
+        let (t1, e1) = exp_parts_avx512(_mm512_sub_ps(v1, mx));
+        let x0 = _mm512_maskz_mov_ps(m0, _mm512_fmadd_ps(t0, e0, t0));
+        let x1 = _mm512_maskz_mov_ps(m1, _mm512_fmadd_ps(t1, e1, t1));
+        let inv = _mm512_set1_ps(1.0 / _mm512_reduce_add_ps(_mm512_add_ps(x0, x1)));
+        _mm512_mask_storeu_ps(p, m0, _mm512_mul_ps(x0, inv));
+        _mm512_mask_storeu_ps(p1, m1, _mm512_mul_ps(x1, inv));
+    }
 }
 
 /// `MR × 16` AVX2 register tile (half of a `PANEL`): bias init, k-loop of broadcast·panel FMAs, fused activation, store.

@@ -193,26 +193,37 @@ impl ServingMlp {
                     let (a, b) = &mut *ws;
                     let rows = xb.nrows();
                     let k0 = xb.ncols();
-                    // Row-major copy of the block (x may be a strided view).
-                    for (dst, src) in a.chunks_exact_mut(k0).zip(xb.rows()) {
-                        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s);
+                    // `new` guarantees at least one layer. A contiguous block feeds the first
+                    // layer in place; a strided view is copied row-major first (into `b`, which
+                    // the first layer does not write).
+                    let (first, rest) = (&self.packed[0], &self.packed[1..]);
+                    if let Some(xs) = xb.as_slice() {
+                        first.forward(xs, rows, k0, &mut a[..]);
+                    } else {
+                        for (dst, src) in b.chunks_exact_mut(k0).zip(xb.rows()) {
+                            match src.as_slice() {
+                                Some(row) => dst.copy_from_slice(row),
+                                None => dst.iter_mut().zip(src).for_each(|(d, &s)| *d = s),
+                            }
+                        }
+                        first.forward(&b[..], rows, k0, &mut a[..]);
                     }
                     let (mut cur, mut nxt) = (a, b);
-                    let mut ld = k0;
-                    for l in &self.packed {
+                    let mut ld = first.n_pad;
+                    for l in rest {
                         l.forward(&cur[..], rows, ld, &mut nxt[..]);
                         ld = l.n_pad;
                         std::mem::swap(&mut cur, &mut nxt);
                     }
-                    for r in 0..rows {
-                        let src = &mut cur[r * ld..r * ld + kc];
-                        if softmax {
-                            cpu::softmax_rows(src, kc);
-                        }
+                    if softmax {
+                        cpu::softmax_rows_strided(&mut cur[..], rows, ld, kc);
                     }
                     let res = &cur[..];
                     for (mut orow, src) in ob.rows_mut().into_iter().zip(res.chunks(ld)) {
-                        orow.iter_mut().zip(&src[..kc]).for_each(|(d, &s)| *d = s);
+                        match orow.as_slice_mut() {
+                            Some(o) => o.copy_from_slice(&src[..kc]),
+                            None => orow.iter_mut().zip(&src[..kc]).for_each(|(d, &s)| *d = s),
+                        }
                     }
                 });
             });

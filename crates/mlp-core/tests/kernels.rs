@@ -3,7 +3,7 @@
 //! tails and partial row tiles (tolerance 1e-5 relative to an f64 reference), the weight gradient
 //! bit-identical for any split into row blocks, the bulk dropout masks identical to one
 //! `next_u32` per element, the vectorised ELU within 2e-7 of `exp_m1`, and the select-form
-//! activation backward identical to the branchy one.
+//! activation backward identical to the branchy one, and the serving softmax within 4 ulp of f64.
 use mlp_core::cpu;
 use mlp_core::Activation;
 use rand::{Rng, RngCore, SeedableRng};
@@ -139,6 +139,49 @@ fn activation_backward_equals_branchy_form() {
                 _ => g,
             };
             assert_eq!(r.to_bits(), want.to_bits());
+        }
+    }
+}
+
+#[test]
+fn strided_softmax_is_within_4_ulp_of_f64_and_leaves_padding_alone() {
+    let mut rng = ChaCha8Rng::seed_from_u64(11);
+    for k in [1usize, 2, 15, 16, 17, 31, 32, 33, 40] {
+        let (rows, ld) = (13, k.div_ceil(32) * 32 + 3);
+        let mut data: Vec<f32> = (0..rows * ld)
+            .map(|_| rng.gen_range(-30.0f32..30.0))
+            .collect();
+        // One row of equal logits and one with a huge spread (exp underflows to 0).
+        data[..k].iter_mut().for_each(|v| *v = 2.5);
+        if k > 1 {
+            data[ld] = 200.0;
+        }
+        let before = data.clone();
+        cpu::softmax_rows_strided(&mut data, rows, ld, k);
+        for r in 0..rows {
+            let x = &before[r * ld..r * ld + k];
+            // The reference starts from the same f32 differences x − max (their rounding is
+            // part of any f32 softmax), then works in f64.
+            let m = x.iter().fold(f32::NEG_INFINITY, |a, &v| a.max(v));
+            let e: Vec<f64> = x.iter().map(|&v| f64::from(v - m).exp()).collect();
+            let s: f64 = e.iter().sum();
+            for j in 0..ld {
+                let got = data[r * ld + j];
+                if j < k {
+                    let want = e[j] / s;
+                    assert!(
+                        (f64::from(got) - want).abs()
+                            <= 4.0 * f64::from(f32::EPSILON) * want + 1e-37,
+                        "k={k} row {r} col {j}: {got} vs {want}"
+                    );
+                } else {
+                    assert_eq!(
+                        got.to_bits(),
+                        before[r * ld + j].to_bits(),
+                        "k={k} padding {j} written"
+                    );
+                }
+            }
         }
     }
 }
