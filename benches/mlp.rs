@@ -12,7 +12,8 @@
 //! `cargo xtask bench`). In short, on 2 shared AMD EPYC cores: training 156–159 K samples/s on one
 //! thread vs PyTorch 51–52 K (≈ 3×); inference on one thread roughly at par with ONNX Runtime,
 //! 2–3× ahead on two threads, where the peers collapse under contention. On the idle machine
-//! (2026-11-26): 2.60–2.64M flows/s against ONNX Runtime's 1.81–1.91M (1.36–1.46×).
+//! (2026-11-26, four back-to-back pairs): 2.39–2.64M flows/s against ONNX Runtime's 1.48–1.91M
+//! (1.36–1.61×).
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use mlp_core::{Architecture, Init, MlpParams, Network, ServingMlp};

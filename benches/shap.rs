@@ -246,10 +246,9 @@ fn bench(c: &mut Criterion) {
     eprintln!(
         "MLP forward alone, 220k rows (one flow's worth) in 8192-row calls: ndarray {t_ndarray:.3} s, mlp-core ServingMlp {t_serving:.3} s ({serving_gflops:.1} GFLOP/s)"
     );
-    if let Some(peak) = fma_peak_gflops() {
+    if let Some((peak, threads)) = fma_peak_gflops() {
         eprintln!(
-            "FP32 FMA peak ({} threads, AVX-512): {peak:.1} GFLOP/s; ServingMlp reaches {:.0} % of it",
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
+            "FP32 FMA peak ({threads} threads, AVX-512): {peak:.1} GFLOP/s; ServingMlp reaches {:.0} % of it",
             100.0 * serving_gflops / peak
         );
     }
@@ -344,10 +343,11 @@ fn bench(c: &mut Criterion) {
     g.finish();
 }
 
-/// FP32 FMA peak of this machine in GFLOP/s over all hardware threads: each thread runs 16
-/// independent AVX-512 FMA chains (enough to cover the FMA latency on both pipes) for a fixed
-/// count. The ceiling the MLP's GEMM is compared with; `None` without AVX-512.
-fn fma_peak_gflops() -> Option<f64> {
+/// FP32 FMA peak of this machine in GFLOP/s over all hardware threads, and that thread count:
+/// each thread runs 16 independent AVX-512 FMA chains (enough to cover the FMA latency on both
+/// pipes) for a fixed count. The ceiling the MLP's GEMM is compared with; `None` without
+/// AVX-512.
+fn fma_peak_gflops() -> Option<(f64, usize)> {
     #[cfg(target_arch = "x86_64")]
     {
         if !std::is_x86_feature_detected!("avx512f") {
@@ -397,7 +397,7 @@ fn fma_peak_gflops() -> Option<f64> {
             }
         });
         let flop = threads as f64 * N as f64 * 16.0 * 16.0 * 2.0;
-        Some(flop / t0.elapsed().as_secs_f64() / 1e9)
+        Some((flop / t0.elapsed().as_secs_f64() / 1e9, threads))
     }
     #[cfg(not(target_arch = "x86_64"))]
     None
