@@ -91,14 +91,7 @@ struct ColumnKnots {
 }
 
 fn column_knots(column: usize, values: &mut [f32], max_knots: usize) -> Result<ColumnKnots> {
-    // Move the non-NaN values to the front, in place.
-    let mut kept_len = 0;
-    for i in 0..values.len() {
-        if !values[i].is_nan() {
-            values[kept_len] = values[i];
-            kept_len += 1;
-        }
-    }
+    let kept_len = crate::quantile::non_nan_to_front(values);
     let v = &mut values[..kept_len];
     if v.is_empty() {
         return Err(PreprocessError::AllNanColumn { column });

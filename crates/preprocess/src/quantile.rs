@@ -109,14 +109,9 @@ fn argmax(values: &[f32]) -> usize {
     best
 }
 
-/// Statistics of the non-NaN values of one column (`values` is reordered).
-pub(crate) fn column_stats(
-    values: &mut [f32],
-    percents: &[f64],
-    want_median: bool,
-    column: usize,
-) -> Result<ColumnStats> {
-    // Move the non-NaN values to the front (numpy's nan* functions ignore NaN).
+/// Moves the non-NaN values of `values` to its front, in order, and returns how many there are
+/// (what lies behind them is left unspecified).
+pub(crate) fn non_nan_to_front(values: &mut [f32]) -> usize {
     let mut n = 0;
     for i in 0..values.len() {
         if !values[i].is_nan() {
@@ -124,6 +119,18 @@ pub(crate) fn column_stats(
             n += 1;
         }
     }
+    n
+}
+
+/// Statistics of the non-NaN values of one column (`values` is reordered).
+pub(crate) fn column_stats(
+    values: &mut [f32],
+    percents: &[f64],
+    want_median: bool,
+    column: usize,
+) -> Result<ColumnStats> {
+    // numpy's nan* functions ignore NaN.
+    let n = non_nan_to_front(values);
     let values = &mut values[..n];
     if n == 0 {
         return Err(PreprocessError::AllNanColumn { column });
