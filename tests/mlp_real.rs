@@ -120,3 +120,65 @@ fn sklearn_baseline_mlp_on_real_cic_ddos2019() {
     assert!(f1 >= 0.40, "macro-F1 {f1:.4}");
     assert!(acc >= 0.40, "accuracy {acc:.4}");
 }
+
+/// flowxai's default input for the MLPs (`Preset::PiecewiseLinear`: the normal scores above,
+/// then 16 quantile bins per feature) against the Random Forest on the normal scores, same split,
+/// seeds 0, 1, 2 for both. Measured: MLP macro-F1 mean 0.6100 (0.6148 / 0.6218 / 0.5933), forest
+/// 0.6252; on the normal scores alone the MLP has 0.587 (above). On this split the forest stays
+/// 1.5 points ahead; over the eight reproduce splits of `Preset::PiecewiseLinear`'s note the gap
+/// is 0.2 points. PyTorch on the same split moved alike (normal scores 0.594, torch seeds 0–2;
+/// encoded 0.623, seeds 0–4; scikit-learn's forest 0.635).
+/// Floors: the MLP mean reaches 0.60 and comes within 2 points of the forest's.
+#[test]
+fn piecewise_linear_input_brings_the_mlp_level_with_the_forest() {
+    use flowxai::rf_baseline::linfa::prelude::*;
+    use flowxai::rf_baseline::RandomForest;
+    use preprocess::PiecewiseLinearParams;
+
+    let d = load();
+    let ple = PiecewiseLinearParams::default()
+        .fit(d.train.0.view())
+        .unwrap();
+    let enc = |x: &Array2<f32>| ple.transform(x.view()).unwrap();
+    let encoded = Data {
+        train: (enc(&d.train.0), d.train.1.clone()),
+        val: (enc(&d.val.0), d.val.1.clone()),
+        test: (enc(&d.test.0), d.test.1.clone()),
+        classes: d.classes.clone(),
+        feature_names: Vec::new(),
+        pipeline_json: String::new(),
+    };
+    assert!(encoded.train.0.ncols() > 3 * d.train.0.ncols());
+    let seeds = [0u64, 1, 2];
+    let mlp = seeds
+        .iter()
+        .map(|&seed| {
+            let params = MlpParams::optimized().seed(seed).check().unwrap();
+            evaluate(
+                &format!("piecewise-linear seed {seed}"),
+                params,
+                &encoded,
+                true,
+            )
+            .1
+        })
+        .sum::<f64>()
+        / 3.0;
+    let truth = d.test.1.as_slice().unwrap();
+    let forest = seeds
+        .iter()
+        .map(|&seed| {
+            let rf = RandomForest::params()
+                .n_trees(100)
+                .seed(seed)
+                .fit(&Dataset::new(d.train.0.clone(), d.train.1.clone()))
+                .unwrap();
+            let pred = rf.predict_labels(d.test.0.view());
+            macro_f1(truth, pred.as_slice().unwrap(), d.classes.len())
+        })
+        .sum::<f64>()
+        / 3.0;
+    eprintln!("piecewise-linear MLP mean macro-F1 {mlp:.4}; forest on normal scores {forest:.4}");
+    assert!(mlp >= 0.60, "MLP mean macro-F1 {mlp:.4}");
+    assert!(mlp >= forest - 0.02, "MLP {mlp:.4} vs forest {forest:.4}");
+}

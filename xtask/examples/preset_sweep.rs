@@ -5,9 +5,10 @@
 //!
 //! ```text
 //! cargo run --release -p xtask --example preset_sweep -- log-robust default sklearn-quantile default:forest
+//! cargo run --release -p xtask --example preset_sweep -- default piecewise-linear default:forest
 //! SEEDS=42,1,2 cargo run --release -p xtask --example preset_sweep -- default
 //! ```
-//! Arguments are presets (`thesis`, `log-robust`, `default`) or `sklearn-quantile` (a
+//! Arguments are presets (`thesis`, `log-robust`, `default`, `piecewise-linear`) or `sklearn-quantile` (a
 //! re-implementation of scikit-learn 1.9's `QuantileTransformer(output_distribution="normal")`
 //! transform, to show why the default does not use it); `:forest` fits the Random Forest
 //! instead of the MLP; `+no-dropout` (e.g. `default+no-dropout`) trains the MLP without the
@@ -135,6 +136,7 @@ fn main() -> Result<()> {
             None => (prep, false),
         };
         let mut scores = Vec::new();
+        let mut widths = Vec::new();
         for &seed in &seeds {
             let y = frame.targets(LabelLevel::Fine).y;
             let capped = frame.select(&flowdata::cap_per_class(&y, 500, &[], seed));
@@ -161,6 +163,7 @@ fn main() -> Result<()> {
                     pipeline.transform(x_test.view())?,
                 ]
             };
+            widths.push(train.ncols());
             let pred: Vec<usize> = if forest {
                 let ds = flowxai::rf_baseline::linfa::Dataset::new(train, y_train);
                 let f = RandomForest::params().n_trees(100).seed(seed).fit(&ds)?;
@@ -194,9 +197,12 @@ fn main() -> Result<()> {
             .zip(&scores)
             .map(|(s, f)| format!("{s}: {f:.4}"))
             .collect();
+        widths.dedup();
+        let widths: Vec<String> = widths.iter().map(|w| w.to_string()).collect();
         println!(
-            "{variant:24} macro-F1 mean {mean:.4}  ({})",
-            each.join(", ")
+            "{variant:24} macro-F1 mean {mean:.4}  ({}); input columns {}",
+            each.join(", "),
+            widths.join("/")
         );
     }
     Ok(())

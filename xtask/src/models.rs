@@ -79,8 +79,12 @@ pub enum ModelKind {
 /// Preprocessing preset on the command line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum PresetArg {
-    /// rank-based normal scores, Φ⁻¹((midrank − ½) / n) per column (flowxai's default).
+    /// rank-based normal scores, Φ⁻¹((midrank − ½) / n) per column (flowxai's default for the
+    /// forest).
     Default,
+    /// normal scores, then a piecewise-linear encoding with 16 quantile bins per column
+    /// (flowxai's default for the MLPs).
+    PiecewiseLinear,
     /// clip 1/99 → RobustScaler, exactly the thesis.
     Thesis,
     /// signed log1p → clip 0.1/99.9 → robust scaling with a range fallback (the default before
@@ -103,9 +107,10 @@ pub struct TrainArgs {
     /// Label granularity the model learns.
     #[arg(long, value_enum, default_value_t = Level::Fine)]
     pub level: Level,
-    /// Preprocessing preset, fitted on the training rows only.
-    #[arg(long, value_enum, default_value_t = PresetArg::Default)]
-    pub preset: PresetArg,
+    /// Preprocessing preset, fitted on the training rows only [default: piecewise-linear for
+    /// the MLPs, default for the forest].
+    #[arg(long, value_enum)]
+    pub preset: Option<PresetArg>,
     /// Cap every class at this many rows before splitting (the thesis used 113,828).
     #[arg(long)]
     pub cap_per_class: Option<usize>,
@@ -137,8 +142,13 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     }
     let targets = frame.targets(level);
     let split = flowdata::stratified_split(&targets.y, crate::THESIS_SPLIT, args.seed)?;
-    let preset = match args.preset {
+    let preset_arg = args.preset.unwrap_or(match args.model {
+        ModelKind::Forest => PresetArg::Default,
+        _ => PresetArg::PiecewiseLinear,
+    });
+    let preset = match preset_arg {
         PresetArg::Default => Preset::Default,
+        PresetArg::PiecewiseLinear => Preset::PiecewiseLinear,
         PresetArg::Thesis => Preset::Thesis,
         PresetArg::LogRobust => Preset::LogRobust,
     };
@@ -156,11 +166,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
     let (x_valid_raw, y_valid) = part(&split.valid);
     let (x_test_raw, y_test) = part(&split.test);
     let pipeline = preset.params().fit(x_train_raw.view())?;
-    let features: Vec<String> = pipeline
-        .output_features()
-        .iter()
-        .map(|&j| frame.feature_names[j].clone())
-        .collect();
+    let features = pipeline.output_feature_names(&frame.feature_names)?;
     let x_train = pipeline.transform(x_train_raw.view())?;
     let x_valid = pipeline.transform(x_valid_raw.view())?;
     let k = targets.classes.len();
@@ -322,15 +328,19 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
     let bundle = ModelBundle::load(&args.model)?;
     let frame = load_frame(&args.input)?;
     let raw = select_bundle_features(&frame, &bundle)?;
-    let x = bundle.transform(raw.view())?;
+    // KernelSHAP explains an MLP whose preprocessing ends with the piecewise-linear encoding
+    // per feature, with the encoding inside the explained model; TreeSHAP sees the model's own
+    // columns (an encoded forest's bins are named `feature [bin b]`).
+    let (front, encoding) = match (bundle.preprocessing.split_piecewise_linear(), &bundle.model) {
+        (Some((front, encoding)), BundleModel::Mlp(_) | BundleModel::Int8(_)) => {
+            (front, Some(encoding))
+        }
+        _ => (bundle.preprocessing.clone(), None),
+    };
+    let x = front.transform(raw.view())?;
     let n = args.rows.min(x.nrows());
     let rows = x.slice(ndarray::s![..n, ..]).to_owned();
-    let features: Vec<String> = bundle
-        .preprocessing
-        .output_features()
-        .iter()
-        .map(|&j| bundle.feature_names[j].clone())
-        .collect();
+    let features = front.output_feature_names(&bundle.feature_names)?;
     let started = Instant::now();
     let expl = match &bundle.model {
         BundleModel::Forest(f) => {
@@ -347,9 +357,14 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
                 .class_names(bundle.classes.clone())
                 .check()?;
             let f = |b: ArrayView2<'_, f32>| {
-                model
-                    .predict_proba(b)
-                    .unwrap_or_else(|_| ndarray::Array2::zeros((b.nrows(), bundle.classes.len())))
+                let proba = match encoding {
+                    Some(e) => e
+                        .transform(b)
+                        .map_err(anyhow::Error::from)
+                        .and_then(|z| Ok(model.predict_proba(z.view())?)),
+                    None => model.predict_proba(b).map_err(anyhow::Error::from),
+                };
+                proba.unwrap_or_else(|_| ndarray::Array2::zeros((b.nrows(), bundle.classes.len())))
             };
             KernelExplainer::new(&f, background, params)?.explain(rows.view())?
         }

@@ -195,3 +195,60 @@ async fn a_plan_for_another_model_is_refused() {
     let err = df.collect().await.unwrap_err().to_string();
     assert!(err.contains("without a model"), "{err}");
 }
+
+/// An MLP bundle whose preprocessing ends with the piecewise-linear encoding (what `train`
+/// fits for MLPs by default) is explained per raw feature: each flow's values add up to its
+/// probability minus the reference flow's (efficiency, with the encoding inside the model).
+#[test]
+fn an_encoded_mlp_bundle_is_explained_per_feature() {
+    use flowxai::bundle::{BundleModel, ModelBundle};
+    use flowxai::flowdata::LabelLevel;
+    use flowxai::mlp_core::MlpParams;
+    use flowxai::preprocess::Preset;
+
+    let frame = common::real_frame();
+    let t = frame.targets(LabelLevel::Fine);
+    let pipeline = Preset::PiecewiseLinear
+        .params()
+        .fit(frame.x.view())
+        .unwrap();
+    let x = pipeline.transform(frame.x.view()).unwrap();
+    assert!(x.ncols() > frame.n_features());
+    let y: ndarray::Array1<usize> = t.y.iter().map(|&c| c as usize).collect();
+    let mlp = MlpParams::optimized()
+        .max_epochs(2)
+        .seed(7)
+        .check()
+        .unwrap()
+        .fit(x.view(), y.view(), None, Some(t.classes.len()))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    ModelBundle {
+        preprocessing: pipeline.clone(),
+        model: BundleModel::Mlp(mlp.clone()),
+        feature_names: frame.feature_names.clone(),
+        classes: t.classes.clone(),
+        label_level: "fine".into(),
+    }
+    .save(dir.path())
+    .unwrap();
+    let model = common::load(dir.path());
+    let raw = frame.x.slice(ndarray::s![..3, ..]);
+    let (values, proba) = model.shap_values(raw).unwrap();
+    assert_eq!(values.dim(), (3, frame.n_features(), t.classes.len()));
+    let (front, encoding) = pipeline.split_piecewise_linear().unwrap();
+    let reference = encoding
+        .transform(ndarray::Array2::zeros((1, front.n_features_out())).view())
+        .unwrap();
+    let base = mlp.predict_proba(reference.view());
+    for i in 0..3 {
+        for c in 0..t.classes.len() {
+            let sum: f64 = (0..frame.n_features()).map(|j| values[[i, j, c]]).sum();
+            let want = f64::from(proba[[i, c]]) - f64::from(base[[0, c]]);
+            assert!(
+                (sum - want).abs() < 1e-4,
+                "flow {i} class {c}: {sum} vs {want}"
+            );
+        }
+    }
+}

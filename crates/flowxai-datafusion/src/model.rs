@@ -6,6 +6,7 @@ use rayon::prelude::*;
 use sha2::{Digest, Sha256};
 
 use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
+use flowxai::preprocess::PiecewiseLinear;
 use flowxai::shap::{
     self, Background, KernelExplainer, KernelParams, L1Reg, NSamples, TreeExplainer,
 };
@@ -212,30 +213,51 @@ impl ScoringModel {
             .map_err(|e| ScaleError::Model(e.to_string()))?;
         let n = raw.nrows();
         let n_classes = self.bundle.classes.len();
-        let in_space = match &self.explainer {
-            Explainer::Tree(tree) => tree.explain(x.view()).map_err(shap_err)?.values,
-            Explainer::Kernel { nsamples } => self.kernel_values(x.view(), *nsamples)?,
+        let (in_space, cols) = match &self.explainer {
+            Explainer::Tree(tree) => (
+                tree.explain(x.view()).map_err(shap_err)?.values,
+                self.bundle.preprocessing.output_features(),
+            ),
+            // A trailing piecewise-linear encoding runs inside the explained model, so each
+            // feature's bins share one attribution (explaining the bins apart and adding them
+            // up would split the Shapley credit among columns that only move together).
+            Explainer::Kernel { nsamples } => {
+                match self.bundle.preprocessing.split_piecewise_linear() {
+                    Some((front, encoding)) => {
+                        let z = front
+                            .transform(raw)
+                            .map_err(|e| ScaleError::Model(e.to_string()))?;
+                        let values = self.kernel_values(z.view(), *nsamples, Some(encoding))?;
+                        (values, front.output_features())
+                    }
+                    None => (
+                        self.kernel_values(x.view(), *nsamples, None)?,
+                        self.bundle.preprocessing.output_features(),
+                    ),
+                }
+            }
         };
-        let cols = self.bundle.preprocessing.output_features();
         let mut values = Array3::<f64>::zeros((n, raw.ncols(), n_classes));
+        // Model columns from one raw feature (the bins of an encoding TreeSHAP saw apart) add up.
         for (j_model, &j_raw) in cols.iter().enumerate() {
-            values
-                .slice_mut(s![.., j_raw, ..])
-                .assign(&in_space.slice(s![.., j_model, ..]));
+            let mut dst = values.slice_mut(s![.., j_raw, ..]);
+            dst += &in_space.slice(s![.., j_model, ..]);
         }
         Ok((values, proba))
     }
 
-    /// KernelSHAP in the model's input space against one reference flow: the all-zero row,
-    /// which after the robust scaler is the training median of every feature ("the median
+    /// KernelSHAP in the model's input space (before a trailing `encoding`, which then runs
+    /// inside the model) against one reference flow: the all-zero row, which after the robust
+    /// scaler or the normal scores is the training median of every feature ("the median
     /// flow"). The bundle carries no background sample; one reference keeps the cost per flow
     /// at `nsamples` model rows.
     fn kernel_values(
         &self,
         x: ArrayView2<'_, f32>,
         nsamples: usize,
+        encoding: Option<&PiecewiseLinear>,
     ) -> Result<Array3<f64>, ScaleError> {
-        let model = BundleModelFn(&self.bundle.model);
+        let model = BundleModelFn(&self.bundle.model, encoding);
         let background = Background::new(Array2::zeros((1, x.ncols()))).map_err(shap_err)?;
         let params = KernelParams::new()
             .l1_reg(L1Reg::None)
@@ -305,16 +327,22 @@ impl ScoringModel {
     }
 }
 
-/// The bundle's model as a [`shap::Model`] (input: preprocessed rows).
-struct BundleModelFn<'a>(&'a BundleModel);
+/// The bundle's model as a [`shap::Model`] (input: preprocessed rows, before the encoding if
+/// one is given).
+struct BundleModelFn<'a>(&'a BundleModel, Option<&'a PiecewiseLinear>);
 
 impl shap::Model for BundleModelFn<'_> {
     fn predict_proba(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
         // Only a wrong column count can fail, and the explainer always passes the model's own
         // width; NaN rows would surface in the explanation rather than vanish.
-        self.0
-            .predict_proba(x)
-            .unwrap_or_else(|_| Array2::from_elem((x.nrows(), 1), f32::NAN))
+        let nan = || Array2::from_elem((x.nrows(), 1), f32::NAN);
+        match self.1 {
+            Some(encoding) => match encoding.transform(x) {
+                Ok(z) => self.0.predict_proba(z.view()).unwrap_or_else(|_| nan()),
+                Err(_) => nan(),
+            },
+            None => self.0.predict_proba(x).unwrap_or_else(|_| nan()),
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! `preprocess`: percentile clipping, `RobustScaler`, signed log1p, rank-based normal scores,
-//! constant-feature filter and class weights, fitted on training rows and equal to
+//! piecewise-linear encoding, constant-feature filter and class weights, fitted on training rows and equal to
 //! numpy/scikit-learn/scipy on `float32` input.
 //!
 //! Every step follows the same pattern: a `XxxParams` value (checked by `check` into
@@ -35,6 +35,7 @@ mod constant;
 mod error;
 mod log;
 mod normal_scores;
+mod piecewise;
 mod pipeline;
 mod quantile;
 mod robust;
@@ -48,6 +49,7 @@ pub use log::SignedLog1p;
 pub use normal_scores::{
     normal_quantile, NormalScores, NormalScoresParams, NormalScoresValidParams,
 };
+pub use piecewise::{PiecewiseLinear, PiecewiseLinearParams, PiecewiseLinearValidParams};
 pub use pipeline::{FittedStep, Pipeline, PipelineParams, Preset, StepParams, PIPELINE_FORMAT};
 pub use robust::{RobustScaler, RobustScalerParams, RobustScalerValidParams, ZeroIqrScale};
 pub use weights::{class_weights, ClassWeighting};

@@ -131,13 +131,22 @@ fn bad_input_is_a_typed_error() {
     assert!("median".parse::<Preset>().is_err());
     assert_eq!("thesis".parse::<Preset>().unwrap(), Preset::Thesis);
     assert_eq!("log-robust".parse::<Preset>().unwrap(), Preset::LogRobust);
+    assert_eq!(
+        "piecewise-linear".parse::<Preset>().unwrap(),
+        Preset::PiecewiseLinear
+    );
 }
 
 #[test]
 fn blocked_parallel_transform_equals_row_by_row_and_any_layout() {
     // 10_000 rows span several row blocks.
     let x = synthetic(10_000);
-    for preset in [Preset::Thesis, Preset::LogRobust, Preset::Default] {
+    for preset in [
+        Preset::Thesis,
+        Preset::LogRobust,
+        Preset::Default,
+        Preset::PiecewiseLinear,
+    ] {
         let pipe = preset.params().fit(x.view()).unwrap();
         let whole = pipe.transform(x.view()).unwrap();
         for i in [0, 2047, 2048, 9999] {
@@ -154,6 +163,7 @@ fn blocked_parallel_transform_equals_row_by_row_and_any_layout() {
                 FittedStep::PercentileClipper(c) => c.transform_inplace(g.view_mut()).unwrap(),
                 FittedStep::RobustScaler(r) => r.transform_inplace(g.view_mut()).unwrap(),
                 FittedStep::NormalScores(n) => n.transform_inplace(g.view_mut()).unwrap(),
+                FittedStep::PiecewiseLinear(p) => g = p.transform(g.view()).unwrap(),
                 FittedStep::ConstantFeatureFilter(_) => unreachable!(),
             }
         }

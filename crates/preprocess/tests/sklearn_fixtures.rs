@@ -12,32 +12,14 @@ use preprocess::{
 };
 use serde_json::Value;
 
+mod common;
+use common::{fixture, matrix};
+
 const REL: f64 = 1e-6;
 const ABS: f64 = 1e-12;
 
 fn cases() -> Value {
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/tests/fixtures/preprocess_cases.json"
-    );
-    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
-}
-
-fn matrix(v: &Value) -> Array2<f32> {
-    let rows: Vec<Vec<f32>> = v
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| {
-            r.as_array()
-                .unwrap()
-                .iter()
-                .map(|x| x.as_f64().unwrap() as f32)
-                .collect()
-        })
-        .collect();
-    let (n, m) = (rows.len(), rows[0].len());
-    Array2::from_shape_vec((n, m), rows.into_iter().flatten().collect()).unwrap()
+    fixture("preprocess_cases.json")
 }
 
 fn vector(v: &Value) -> Vec<f64> {
