@@ -218,7 +218,7 @@ fn bench(c: &mut Criterion) {
     let peer = read("peer_results.json");
     let mlp = Mlp::load(&mlp_v);
     let serving = serving_mlp(&mlp_v);
-    let model = |x: ArrayView2<f32>| serving.predict_proba(x);
+    let model = shap::InfallibleModel(|x: ArrayView2<f32>| serving.predict_proba(x));
     let background = Background::new(arr32(&data_v["background"])).unwrap();
     let explained = arr32(&data_v["explained"]);
 

@@ -18,20 +18,31 @@ use rf_baseline::RandomForest;
 #[derive(Debug, thiserror::Error)]
 pub enum BundleError {
     /// File system error on a bundle path.
-    #[error("{path}: {source}")]
+    #[error("{path}: {error}")]
     Io {
         /// The file.
         path: PathBuf,
-        /// The cause.
-        source: std::io::Error,
+        /// The cause (in the message, not the error chain, so it prints once).
+        error: std::io::Error,
     },
     /// The manifest is not valid JSON of the expected shape.
-    #[error("{path}: invalid bundle manifest: {source}")]
+    #[error("{path}: invalid bundle manifest: {error}")]
     Manifest {
         /// The manifest file.
         path: PathBuf,
-        /// The cause.
-        source: serde_json::Error,
+        /// The cause (in the message, not the error chain).
+        error: serde_json::Error,
+    },
+    /// The bundle's parts disagree or a field is out of range (a corrupted or hand-edited
+    /// bundle): nothing was allocated or run on it.
+    #[error("{path}: field `{field}`: {reason}")]
+    Invalid {
+        /// The file holding the field.
+        path: PathBuf,
+        /// The field.
+        field: &'static str,
+        /// What is wrong.
+        reason: String,
     },
     /// The input has another number of features than the bundle was trained on.
     #[error("input has {got} features, the bundle expects {expected} ({names})")]
@@ -46,6 +57,14 @@ pub enum BundleError {
     /// An error of a component crate (preprocessing, MLP, int8, forest).
     #[error("{0}")]
     Component(String),
+    /// A part of the bundle could not be read (its crate's error, naming the file).
+    #[error("{error}")]
+    Part {
+        /// The file of the part.
+        path: PathBuf,
+        /// The component crate's message, prefixed with the file unless it names it already.
+        error: String,
+    },
 }
 
 fn component<E: std::fmt::Display>(e: E) -> BundleError {
@@ -157,9 +176,9 @@ impl ModelBundle {
 
     /// Write `bundle.json`, `preprocessing.json` and the model file(s) into `dir`.
     pub fn save(&self, dir: &Path) -> Result<(), BundleError> {
-        std::fs::create_dir_all(dir).map_err(|source| BundleError::Io {
+        std::fs::create_dir_all(dir).map_err(|error| BundleError::Io {
             path: dir.to_path_buf(),
-            source,
+            error,
         })?;
         let manifest = Manifest {
             format: FORMAT.into(),
@@ -170,11 +189,11 @@ impl ModelBundle {
         };
         let path = dir.join("bundle.json");
         let json =
-            serde_json::to_string_pretty(&manifest).map_err(|source| BundleError::Manifest {
+            serde_json::to_string_pretty(&manifest).map_err(|error| BundleError::Manifest {
                 path: path.clone(),
-                source,
+                error,
             })?;
-        std::fs::write(&path, json).map_err(|source| BundleError::Io { path, source })?;
+        std::fs::write(&path, json).map_err(|error| BundleError::Io { path, error })?;
         self.preprocessing
             .save(dir.join("preprocessing.json"))
             .map_err(component)?;
@@ -193,13 +212,13 @@ impl ModelBundle {
     /// Read a bundle written by [`ModelBundle::save`].
     pub fn load(dir: &Path) -> Result<Self, BundleError> {
         let path = dir.join("bundle.json");
-        let text = std::fs::read_to_string(&path).map_err(|source| BundleError::Io {
+        let text = std::fs::read_to_string(&path).map_err(|error| BundleError::Io {
             path: path.clone(),
-            source,
+            error,
         })?;
-        let m: Manifest = serde_json::from_str(&text).map_err(|source| BundleError::Manifest {
+        let m: Manifest = serde_json::from_str(&text).map_err(|error| BundleError::Manifest {
             path: path.clone(),
-            source,
+            error,
         })?;
         if m.format != FORMAT {
             return Err(BundleError::Component(format!(
@@ -208,16 +227,32 @@ impl ModelBundle {
                 m.format
             )));
         }
-        let preprocessing = Pipeline::load(dir.join("preprocessing.json")).map_err(component)?;
+        let part = |file: &str, e: &dyn std::fmt::Display| {
+            let path = dir.join(file);
+            let message = e.to_string();
+            let shown = path.display().to_string();
+            BundleError::Part {
+                error: if message.contains(&shown) {
+                    message
+                } else {
+                    format!("{shown}: {message}")
+                },
+                path,
+            }
+        };
+        let preprocessing = Pipeline::load(dir.join("preprocessing.json"))
+            .map_err(|e| part("preprocessing.json", &e))?;
         let model = match m.kind.as_str() {
             "mlp" => BundleModel::Mlp(
                 FittedMlp::load(&dir.join("model.safetensors"), &dir.join("model.json"))
-                    .map_err(component)?,
+                    .map_err(|e| part("model.safetensors", &e))?,
             ),
-            "int8" => BundleModel::Int8(QuantMlp::load(dir.join("model.int8")).map_err(component)?),
-            "forest" => {
-                BundleModel::Forest(RandomForest::load(dir.join("forest.json")).map_err(component)?)
-            }
+            "int8" => BundleModel::Int8(
+                QuantMlp::load(dir.join("model.int8")).map_err(|e| part("model.int8", &e))?,
+            ),
+            "forest" => BundleModel::Forest(
+                RandomForest::load(dir.join("forest.json")).map_err(|e| part("forest.json", &e))?,
+            ),
             other => {
                 return Err(BundleError::Component(format!(
                     "{}: unknown model kind `{other}`",
@@ -225,14 +260,97 @@ impl ModelBundle {
                 )))
             }
         };
-        Ok(ModelBundle {
+        let bundle = ModelBundle {
             preprocessing,
             model,
             feature_names: m.feature_names,
             classes: m.classes,
             label_level: m.label_level,
-        })
+        };
+        bundle.validate(dir)?;
+        Ok(bundle)
     }
+
+    /// Cross-checks the parts of a bundle read from `dir`: names unique and non-empty, the
+    /// preprocessing's input width = the feature count, its output width = the model's input
+    /// width, the model's outputs = the class count. After this no call can panic on a width
+    /// mismatch.
+    fn validate(&self, dir: &Path) -> Result<(), BundleError> {
+        let manifest = dir.join("bundle.json");
+        let invalid = |path: PathBuf, field: &'static str, reason: String| BundleError::Invalid {
+            path,
+            field,
+            reason,
+        };
+        unique_names(&self.feature_names)
+            .map_err(|r| invalid(manifest.clone(), "feature_names", r))?;
+        unique_names(&self.classes).map_err(|r| invalid(manifest.clone(), "classes", r))?;
+        if !matches!(self.label_level.as_str(), "fine" | "family" | "binary") {
+            return Err(invalid(
+                manifest,
+                "label_level",
+                format!("`{}`, expected fine, family or binary", self.label_level),
+            ));
+        }
+        let pre = dir.join("preprocessing.json");
+        // Checked before `n_features_out`, whose size follows `n_features_in`.
+        if self.preprocessing.n_features_in() != self.feature_names.len() {
+            return Err(invalid(
+                pre,
+                "n_features_in",
+                format!(
+                    "{}, but bundle.json names {} features",
+                    self.preprocessing.n_features_in(),
+                    self.feature_names.len()
+                ),
+            ));
+        }
+        let width = self.preprocessing.n_features_out();
+        let (model_file, inputs, outputs) = match &self.model {
+            BundleModel::Mlp(m) => (
+                "model.json",
+                m.serving().n_features(),
+                m.serving().n_classes(),
+            ),
+            BundleModel::Int8(q) => ("model.int8", q.n_inputs(), q.n_outputs()),
+            BundleModel::Forest(f) => ("forest.json", f.n_features(), f.n_classes()),
+        };
+        if inputs != width {
+            return Err(invalid(
+                dir.join(model_file),
+                "input width",
+                format!("the model reads {inputs} columns, the preprocessing writes {width}"),
+            ));
+        }
+        if outputs != self.classes.len() {
+            return Err(invalid(
+                dir.join(model_file),
+                "classes",
+                format!(
+                    "the model has {outputs} outputs, bundle.json names {} classes",
+                    self.classes.len()
+                ),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// `Ok` when `names` is non-empty with no empty or repeated name.
+fn unique_names(names: &[String]) -> Result<(), String> {
+    if names.is_empty() {
+        return Err("empty".into());
+    }
+    let mut seen = std::collections::HashSet::new();
+    for n in names {
+        if n.is_empty() {
+            return Err("an empty name".into());
+        }
+        if !seen.insert(n.as_str()) {
+            return Err(format!("`{n}` appears twice"));
+        }
+    }
+    Ok(())
 }
 
 /// Index of the largest value per row (ties → lowest index; NaN never wins).

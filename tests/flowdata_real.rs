@@ -60,7 +60,9 @@ fn every_sample_converts_with_exact_counts() {
                 .map(|(k, v)| (k.clone(), v.as_u64().unwrap()))
                 .collect();
             assert_eq!(r.rejected, rejected, "{rel} {policy}");
-            let frame = read_parquet(&out).unwrap();
+            let (frame, pq_report) = read_parquet(&out).unwrap();
+            assert_eq!(pq_report.rows_read, r.rows_kept, "{rel}");
+            assert!(pq_report.rejected.is_empty(), "{rel}");
             assert_eq!(frame.n_rows() as u64, r.rows_kept, "{rel}");
             assert_eq!(frame.class_counts(LabelLevel::Fine), r.labels, "{rel}");
         }
@@ -81,7 +83,7 @@ fn readme_numbers() {
         .find(|f| f.path.ends_with("/UDP.csv"))
         .unwrap();
     assert_eq!(udp.rows_kept, 485);
-    let f = read_parquet(&out).unwrap();
+    let (f, _) = read_parquet(&out).unwrap();
     let udp_labels: Vec<&str> = (0..f.n_rows())
         .filter(|&i| f.source_file.get(i).ends_with("/UDP.csv"))
         .map(|i| f.fine.get(i))
@@ -152,7 +154,7 @@ fn readme_numbers() {
         ])
     );
     assert_eq!(t.families["benign"], 1_286);
-    let tf = read_parquet(&dir.path().join("t.parquet")).unwrap();
+    let (tf, _) = read_parquet(&dir.path().join("t.parquet")).unwrap();
     assert_eq!(tf.class_counts(LabelLevel::Binary)["attack"], 9_837);
     let s = stratified_split(
         &tf.targets(LabelLevel::Fine).y,

@@ -128,7 +128,13 @@ fn sklearn_baseline_mlp_on_real_cic_ddos2019() {
 /// 1.5 points ahead; over the eight reproduce splits of `Preset::PiecewiseLinear`'s note the gap
 /// is 0.2 points. PyTorch on the same split moved alike (normal scores 0.594, torch seeds 0–2;
 /// encoded 0.623, seeds 0–4; scikit-learn's forest 0.635).
-/// Floors: the MLP mean reaches 0.60 and comes within 2 points of the forest's.
+/// Floors, set from the spread over seeds (not from one measurement): training is bit-identical
+/// for any thread count but not across CPU paths (an AVX-512 machine and an AVX2 one sum the
+/// GEMMs in other orders), so another CPU moves these numbers like another seed does. Over
+/// seeds 0–11 (this machine, AVX-512): MLP macro-F1 mean 0.6182, sd 0.0139; forest 0.6266, sd
+/// 0.0034; per-seed MLP − forest mean −0.0085, sd 0.0124. A mean of 3 seeds then has sd
+/// σ/√3, and the floors sit 3 of those below the means: MLP ≥ 0.594 → 0.59, and
+/// MLP − forest ≥ −0.030 → −0.03 (each fails by chance about once in 700 runs).
 #[test]
 fn piecewise_linear_input_brings_the_mlp_level_with_the_forest() {
     use flowxai::rf_baseline::linfa::prelude::*;
@@ -179,6 +185,6 @@ fn piecewise_linear_input_brings_the_mlp_level_with_the_forest() {
         .sum::<f64>()
         / 3.0;
     eprintln!("piecewise-linear MLP mean macro-F1 {mlp:.4}; forest on normal scores {forest:.4}");
-    assert!(mlp >= 0.60, "MLP mean macro-F1 {mlp:.4}");
-    assert!(mlp >= forest - 0.02, "MLP {mlp:.4} vs forest {forest:.4}");
+    assert!(mlp >= 0.59, "MLP mean macro-F1 {mlp:.4}");
+    assert!(mlp >= forest - 0.03, "MLP {mlp:.4} vs forest {forest:.4}");
 }

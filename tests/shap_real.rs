@@ -69,7 +69,7 @@ fn linear_softmax(data: &Array2<f32>) -> impl Fn(ArrayView2<f32>) -> Array2<f32>
 fn kernel_shap_additivity_on_real_flows() {
     let data = load_rows(300);
     assert!(data.nrows() >= 200, "only {} valid rows", data.nrows());
-    let model = linear_softmax(&data);
+    let model = shap::InfallibleModel(linear_softmax(&data));
     let explained = data.slice(ndarray::s![..12, ..]).to_owned();
     for (name, background) in [
         ("sample", Background::sample(data.view(), 40, 1).unwrap()),
@@ -98,7 +98,7 @@ fn kernel_shap_additivity_on_real_flows() {
 #[test]
 fn kernel_shap_default_lars_keeps_at_most_ten_features() {
     let data = load_rows(300);
-    let model = linear_softmax(&data);
+    let model = shap::InfallibleModel(linear_softmax(&data));
     let explained = data.slice(ndarray::s![..4, ..]).to_owned();
     let background = Background::sample(data.view(), 30, 3).unwrap();
     let params = KernelParams::new().seed(5).check().unwrap(); // num_features(10)
@@ -106,6 +106,8 @@ fn kernel_shap_default_lars_keeps_at_most_ten_features() {
         .unwrap()
         .explain(explained.view())
         .unwrap();
+    let mut selected = 0;
+    let mut worst: f64 = 0.0;
     for i in 0..ex.values.dim().0 {
         for k in 0..N_CLASSES {
             let nonzero = (0..N_FEATURES)
@@ -115,11 +117,25 @@ fn kernel_shap_default_lars_keeps_at_most_ten_features() {
                 nonzero <= 10,
                 "flow {i} class {k}: {nonzero} non-zero values"
             );
+            if nonzero == 0 {
+                // shap returns all zeros for an output whose correlations LARS finds below
+                // its tolerance; such an output is not additive by construction.
+                continue;
+            }
+            selected += 1;
+            let sum: f64 = (0..N_FEATURES).map(|j| ex.values[[i, j, k]]).sum();
+            let error = (sum + ex.base_values[k] - ex.model_output[[i, k]]).abs();
+            worst = worst.max(error);
         }
     }
-    // Outputs where LARS selected something are additive (shap returns all zeros otherwise).
-    let worst = ex.additivity_error().into_iter().fold(0.0, f64::max);
-    eprintln!("num_features(10): worst additivity error {worst:e}");
+    eprintln!("num_features(10): {selected} outputs with features, worst additivity {worst:e}");
+    // Most outputs keep features (the values are not all zero), and every output that does is
+    // additive within the tolerance of the other tests.
+    assert!(
+        selected * 2 > ex.values.dim().0 * N_CLASSES,
+        "only {selected} outputs kept a feature"
+    );
+    assert!(worst <= 1e-5, "additivity error {worst:e}");
 }
 
 /// mlp-core's serving model of the `optimized` shape (76→128→256→128→64→k, ReLU/ELU), fixed
@@ -207,7 +223,7 @@ fn serving_mlp_outputs_do_not_depend_on_the_batch() {
 fn kernel_shap_aic_bic_on_real_flows_with_the_serving_mlp() {
     let data = load_rows(300);
     let model = serving_mlp(&data, N_CLASSES);
-    let predict = |x: ArrayView2<f32>| model.predict_proba(x);
+    let predict = shap::InfallibleModel(|x: ArrayView2<f32>| model.predict_proba(x));
     let explained = data.slice(ndarray::s![..2, ..]).to_owned();
     let background = Background::sample(data.view(), 20, 7).unwrap();
     let run = |l1: L1Reg| {

@@ -55,10 +55,13 @@ pub fn run(args: &ConvertArgs) -> Result<()> {
     report.write_json(&report_path)?;
     println!("{}", report.summary());
     println!(
-        "wrote {} and {} in {:.2} s",
+        "wrote {} and {} in {:.2} s{}",
         args.output.display(),
         report_path.display(),
-        start.elapsed().as_secs_f64()
+        start.elapsed().as_secs_f64(),
+        crate::measure::own_peak_rss()
+            .map(|b| format!(", peak memory {} MiB", b >> 20))
+            .unwrap_or_default()
     );
     Ok(())
 }

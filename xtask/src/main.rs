@@ -179,7 +179,7 @@ fn main() {
     };
     if let Err(e) = result {
         // One line naming the file; non-zero exit.
-        eprintln!("error: {e:#}");
+        eprintln!("error: {}", flowxai::error_chain(e.as_ref()));
         std::process::exit(1);
     }
 }

@@ -1,4 +1,5 @@
 //! `cargo xtask train | evaluate | explain | synth` on users' own files.
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -17,7 +18,7 @@ use flowxai::report::figures::{self, ClassChoice, Format};
 use flowxai::report::metrics::ConfusionMatrix;
 use flowxai::rf_baseline::linfa::traits::Fit;
 use flowxai::rf_baseline::RandomForest;
-use flowxai::shap::{Background, KernelExplainer, KernelParams, TreeExplainer};
+use flowxai::shap::{self, Background, KernelExplainer, KernelParams, TreeExplainer};
 
 /// Flows from Parquet files (written by `convert`) or CICFlowMeter CSVs (any dialect).
 pub fn load_frame(inputs: &[PathBuf]) -> Result<FlowFrame> {
@@ -28,16 +29,33 @@ pub fn load_frame(inputs: &[PathBuf]) -> Result<FlowFrame> {
         .iter()
         .all(|p| p.extension().is_some_and(|e| e == "parquet"));
     if parquet {
-        let frames = inputs
-            .iter()
-            .map(|p| flowdata::read_parquet(p).with_context(|| format!("reading {}", p.display())))
-            .collect::<Result<Vec<_>>>()?;
+        let mut frames = Vec::with_capacity(inputs.len());
+        for p in inputs {
+            let (frame, report) = flowdata::read_parquet(p)?;
+            eprintln!("{}: {}", p.display(), report.summary());
+            frames.push(frame);
+        }
         Ok(FlowFrame::concat(&frames)?)
     } else {
         let (frame, report) = flowdata::read_csv(inputs, &ReadOptions::default())?;
         eprintln!("{}", report.summary());
         Ok(frame)
     }
+}
+
+/// [`load_frame`] restricted to the task's classes; the rows of excluded classes (e.g.
+/// CIC-DDoS2019's WebDDoS) are counted and printed, never dropped silently.
+fn task_frame(inputs: &[PathBuf]) -> Result<(FlowFrame, BTreeMap<String, u64>)> {
+    let (frame, excluded) = load_frame(inputs)?.task_rows_counted();
+    if !excluded.is_empty() {
+        let parts: Vec<String> = excluded.iter().map(|(c, n)| format!("{c} {n}")).collect();
+        eprintln!(
+            "excluded from the task (the dataset manifest's excluded classes): {} rows ({})",
+            excluded.values().sum::<u64>(),
+            parts.join(", ")
+        );
+    }
+    Ok((frame, excluded))
 }
 
 /// Label granularity on the command line.
@@ -131,7 +149,7 @@ pub struct TrainArgs {
 /// Fit a bundle on a stratified 70/15/15 split and report its test metrics.
 pub fn train(args: &TrainArgs) -> Result<()> {
     let (backend, _) = crate::resolve_device(args.device)?;
-    let mut frame = load_frame(&args.input)?.task_rows();
+    let (mut frame, excluded) = task_frame(&args.input)?;
     let level = args.level.label_level();
     if let Some(cap) = args.cap_per_class {
         let y = frame.targets(level).y;
@@ -236,6 +254,7 @@ pub fn train(args: &TrainArgs) -> Result<()> {
         "valid_rows": split.valid.len(),
         "test_rows": split.test.len(),
         "synthetic_input": frame.synthetic,
+        "excluded_rows": excluded,
         "training_time_s": train_seconds,
         "report": report,
     });
@@ -271,7 +290,7 @@ pub struct EvaluateArgs {
 /// can be evaluated on another dataset's flows).
 pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     let bundle = ModelBundle::load(&args.model)?;
-    let frame = load_frame(&args.input)?.task_rows();
+    let (frame, excluded) = task_frame(&args.input)?;
     let x = select_bundle_features(&frame, &bundle)?;
     let level = match bundle.label_level.as_str() {
         "family" => LabelLevel::Family,
@@ -288,7 +307,9 @@ pub fn evaluate(args: &EvaluateArgs) -> Result<()> {
     }
     println!("{}", report.to_text(4));
     if let Some(path) = &args.json {
-        write_json(path, &serde_json::to_value(&report)?)?;
+        let mut value = serde_json::to_value(&report)?;
+        value["excluded_rows"] = serde_json::to_value(&excluded)?;
+        write_json(path, &value)?;
     }
     Ok(())
 }
@@ -356,15 +377,12 @@ pub fn explain(args: &ExplainArgs) -> Result<()> {
                 .feature_names(features.clone())
                 .class_names(bundle.classes.clone())
                 .check()?;
-            let f = |b: ArrayView2<'_, f32>| {
-                let proba = match encoding {
-                    Some(e) => e
-                        .transform(b)
-                        .map_err(anyhow::Error::from)
-                        .and_then(|z| Ok(model.predict_proba(z.view())?)),
-                    None => model.predict_proba(b).map_err(anyhow::Error::from),
-                };
-                proba.unwrap_or_else(|_| ndarray::Array2::zeros((b.nrows(), bundle.classes.len())))
+            // A model error stops the command with that error: no made-up probabilities.
+            let f = |b: ArrayView2<'_, f32>| -> Result<ndarray::Array2<f32>, shap::ModelError> {
+                Ok(match encoding {
+                    Some(e) => model.predict_proba(e.transform(b)?.view())?,
+                    None => model.predict_proba(b)?,
+                })
             };
             KernelExplainer::new(&f, background, params)?.explain(rows.view())?
         }

@@ -16,7 +16,7 @@ use flowxai::bundle::{argmax_rows, BundleModel, ModelBundle};
 use flowxai::flowdata::{self, FlowFrame, LabelLevel, ReadOptions};
 use flowxai::mlp_core::backend::Backend;
 use flowxai::mlp_core::{Activation, FittedMlp, HiddenSpec, MlpParams};
-use flowxai::preprocess::{FittedStep, PiecewiseLinearParams, Pipeline, Preset};
+use flowxai::preprocess::{FittedStep, PiecewiseLinearParams, Pipeline, PreprocessError, Preset};
 use flowxai::quant::{ActivationRange, DynamicQuantParams, StaticQuantParams, WeightGranularity};
 use flowxai::report::figures::{self, ClassChoice, Format, ThroughputBar, TrainingHistory};
 use flowxai::report::metrics::{ClassificationReport, ConfusionMatrix};
@@ -649,7 +649,7 @@ impl Run {
             let report = flowdata::convert_csv_to_parquet(&inputs, &out, &ReadOptions::default())
                 .with_context(|| format!("converting {}", src.name))?;
             report.write_json(&dir.join(format!("{}.parquet.report.json", src.name)))?;
-            let frame = flowdata::read_parquet(&out)?;
+            let (frame, _) = flowdata::read_parquet(&out)?;
             if frame.n_rows() as u64 != report.rows_kept {
                 bail!(
                     "{}: Parquet holds {} rows but the conversion kept {}",
@@ -1012,14 +1012,12 @@ impl Run {
             .pipeline
             .split_piecewise_linear()
             .map(|(_, e)| e);
-        let model = |x: ArrayView2<'_, f32>| match encoding {
-            // The explainer always passes `p`'s width, the only thing the encoding checks; a
-            // failure would show as NaN in the explanation, not vanish.
-            Some(e) => match e.transform(x) {
-                Ok(z) => mlp.predict_proba(z.view()),
-                Err(_) => Array2::from_elem((x.nrows(), p.classes.len()), f32::NAN),
-            },
-            None => mlp.predict_proba(x),
+        // A failing encoding stops the run with its error (never NaN in the explanation).
+        let model = |x: ArrayView2<'_, f32>| -> Result<Array2<f32>, PreprocessError> {
+            Ok(match encoding {
+                Some(e) => mlp.predict_proba(e.transform(x)?.view()),
+                None => mlp.predict_proba(x),
+            })
         };
         let explainer = KernelExplainer::new(&model, background, params)?;
         let rows = spread_rows(&p.test.y, self.scale.kernel_flows);
@@ -1401,7 +1399,7 @@ impl Run {
         }
         let mut sec = Section::new("CIC-DDoS2019, 17 classes")
             .text(&format!(
-                "{} training, {} validation and {} test flows; classes: {}. Both preprocessing presets: `thesis` (clip 1st/99th percentile → RobustScaler, as the thesis, for every model) and flowxai's `default` (rank-based normal scores: every feature becomes Φ⁻¹((midrank − ½) / n) of its training column). Under the default the MLPs read those scores through a piecewise-linear encoding with 16 quantile bins per feature (rows marked `piecewise-linear`; 76 features become about 300 inputs), which lifted the optimized MLP's mean macro-F1 over seeds 42 and 1–7 from 0.577 to 0.608, level with the forest's 0.610; the forest reads the scores themselves. SHAP values of the MLP are per feature: the encoding runs inside the explained model.",
+                "{} training, {} validation and {} test flows; classes: {}. Both preprocessing presets: `thesis` (clip 1st/99th percentile → RobustScaler, as the thesis, for every model) and flowxai's `default` (rank-based normal scores: every feature becomes Φ⁻¹((midrank − ½) / n) of its training column). Under the default the MLPs read those scores through a piecewise-linear encoding with 16 quantile bins per feature (rows marked `piecewise-linear`; 76 features become about 300 inputs; what it does over several seeds is measured by `cargo run --release -p xtask --example preset_sweep -- default piecewise-linear default:forest`, not by this run); the forest reads the scores themselves. SHAP values of the MLP are per feature: the encoding runs inside the explained model.",
                 r.default_prepared.train.y.len(),
                 r.default_prepared.valid.y.len(),
                 r.default_prepared.test.y.len(),
@@ -1496,7 +1494,7 @@ impl Run {
         }
         b = b.section(
             Section::new("int8 quantization (default preprocessing)")
-                .text("Sizes are the saved files (fp32: safetensors; int8: int8 weights + scales). Dynamic int8 uses PyTorch `quantize_dynamic` arithmetic (7-bit activations) with per-channel weight scales and one input range per flow (a flow's prediction does not depend on its batch); static int8 calibrates the first layer's input per feature; the per-tensor default of PyTorch is available in `quant` but moves accuracy by 1–2 points either way on these folded-BatchNorm layers. The thesis claimed 3.8 MB → 1.2 MB for a network of ≈ 86k parameters, which is 0.34 MB in fp32.")
+                .text("Sizes are the saved files (fp32: safetensors; int8: int8 weights + scales). Dynamic int8 uses PyTorch `quantize_dynamic` arithmetic (7-bit activations) with per-channel weight scales and one input range per flow (a flow's prediction does not depend on its batch); static int8 calibrates the first layer's input per feature; PyTorch's per-tensor default is available in `quant` (`WeightGranularity::PerTensor`) and not measured by this run. The thesis claimed 3.8 MB → 1.2 MB for a network of ≈ 86k parameters, which is 0.34 MB in fp32.")
                 .table(tables::quantization_table(&q)),
         );
 

@@ -181,10 +181,24 @@ impl FlowFrame {
     /// The rows whose fine class belongs to the classification task (drops `excluded_classes`,
     /// e.g. CIC-DDoS2019's WebDDoS), so `targets(Fine)` gives exactly the task's classes.
     pub fn task_rows(&self) -> FlowFrame {
+        self.task_rows_counted().0
+    }
+
+    /// [`FlowFrame::task_rows`], and how many rows of each excluded class were dropped (only
+    /// classes with rows), so a command can say what it left out.
+    pub fn task_rows_counted(&self) -> (FlowFrame, std::collections::BTreeMap<String, u64>) {
+        let mut dropped = std::collections::BTreeMap::new();
         let idx: Vec<usize> = (0..self.n_rows())
-            .filter(|&i| !self.excluded_classes.iter().any(|c| c == self.fine.get(i)))
+            .filter(|&i| {
+                let fine = self.fine.get(i);
+                let excluded = self.excluded_classes.iter().any(|c| c == fine);
+                if excluded {
+                    *dropped.entry(fine.to_string()).or_insert(0u64) += 1;
+                }
+                !excluded
+            })
             .collect();
-        self.select(&idx)
+        (self.select(&idx), dropped)
     }
 
     /// The columns named `names`, in that order (e.g. the features a model was trained on).

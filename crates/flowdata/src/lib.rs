@@ -50,7 +50,7 @@ pub use parquet_io::{
 pub use parse::{parse_f32, RejectReason};
 pub use reader::{
     expand_inputs, read_csv, stream_csv, Block, FileReport, InvalidPolicy, ReadOptions, ReadReport,
-    Rejection, SYNTHETIC_MARKER_COLUMN,
+    Rejection, DEFAULT_MAX_LINE_BYTES, SYNTHETIC_MARKER_COLUMN,
 };
 pub use sampling::{
     cap_per_class, resample_synthetic, stratified_split, Split, SplitFractions, SYNTHETIC_JITTER,

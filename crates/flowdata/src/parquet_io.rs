@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use crate::error::{FlowDataError, Result};
 use crate::frame::{Categorical, FlowFrame};
 use crate::labels::ResolvedLabel;
-use crate::reader::{stream_csv, Block, ReadOptions, ReadReport};
+use crate::reader::{stream_csv, Block, FileReport, ReadOptions, ReadReport, Rejection};
 use crate::schema::canonical_index;
 
 /// Metadata key holding `true` for synthetic (resampled) data.
@@ -72,8 +72,13 @@ fn schema_for(features: &[String], synthetic: bool, excluded: &[String]) -> Sche
 }
 
 /// Streaming Parquet writer: one row group per `write_rows` call, columns encoded in parallel.
+///
+/// It writes a temporary file beside `path` and renames it over `path` in [`Self::finish`]:
+/// a failed or interrupted write never leaves a footer-less file at the output path (the
+/// temporary file is removed when the writer is dropped unfinished).
 struct FlowParquetWriter {
     path: std::path::PathBuf,
+    partial: PartialFile,
     writer: SerializedFileWriter<BufWriter<File>>,
     factory: ArrowRowGroupWriterFactory,
     schema: SchemaRef,
@@ -95,8 +100,9 @@ struct Rows<'a> {
 
 impl FlowParquetWriter {
     fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
-        let file = File::create(path).map_err(|error| FlowDataError::Io {
-            path: path.to_path_buf(),
+        let partial = PartialFile::beside(path);
+        let file = File::create(&partial.0).map_err(|error| FlowDataError::Io {
+            path: partial.0.clone(),
             error,
         })?;
         // Float features: plain encoding + zstd (dictionary pages cost a hash per value and
@@ -121,6 +127,7 @@ impl FlowParquetWriter {
         let (writer, factory) = w.into_serialized_writer().map_err(|e| pq_err(path, e))?;
         Ok(FlowParquetWriter {
             path: path.to_path_buf(),
+            partial,
             writer,
             factory,
             schema,
@@ -177,9 +184,47 @@ impl FlowParquetWriter {
     }
 
     fn finish(self) -> Result<()> {
-        let path = self.path.clone();
-        self.writer.close().map_err(|e| pq_err(&path, e))?;
+        let FlowParquetWriter {
+            path,
+            partial,
+            writer,
+            ..
+        } = self;
+        writer.close().map_err(|e| pq_err(&path, e))?;
+        partial.commit(&path)
+    }
+}
+
+/// A temporary file in the output's folder (so the final rename stays on one file system),
+/// removed on drop unless [`PartialFile::commit`] renamed it into place.
+struct PartialFile(std::path::PathBuf);
+
+impl PartialFile {
+    fn beside(path: &Path) -> Self {
+        let name = path
+            .file_name()
+            .map_or_else(|| std::ffi::OsString::from("output"), |n| n.to_os_string());
+        let mut tmp = std::ffi::OsString::from(".");
+        tmp.push(name);
+        tmp.push(format!(".partial-{}", std::process::id()));
+        PartialFile(path.with_file_name(tmp))
+    }
+
+    fn commit(mut self, path: &Path) -> Result<()> {
+        std::fs::rename(&self.0, path).map_err(|error| FlowDataError::Io {
+            path: path.to_path_buf(),
+            error,
+        })?;
+        self.0 = std::path::PathBuf::new(); // renamed: nothing left to remove
         Ok(())
+    }
+}
+
+impl Drop for PartialFile {
+    fn drop(&mut self) {
+        if !self.0.as_os_str().is_empty() {
+            let _ = std::fs::remove_file(&self.0);
+        }
     }
 }
 
@@ -206,7 +251,7 @@ impl FlowParquetWriter {
 /// assert_eq!((report.rows_read, report.rows_kept), (4, 2));
 /// assert_eq!(report.rejected["repeated_header"], 1);
 /// assert_eq!(report.rejected["truncated_line"], 1);
-/// let frame = read_parquet(&out)?;
+/// let (frame, _) = read_parquet(&out)?;
 /// assert_eq!(frame.feature_names, ["protocol", "total_fwd_packets", "flow_bytes_per_s"]);
 /// assert_eq!(frame.targets(LabelLevel::Family).classes, ["benign", "brute_force"]);
 /// assert_eq!(frame.source_line, [2, 4]);
@@ -350,17 +395,65 @@ pub fn write_parquet(frame: &FlowFrame, path: &Path) -> Result<()> {
     w.finish()
 }
 
-fn string_col<'a>(batch: &'a RecordBatch, name: &str, path: &Path) -> Result<&'a StringArray> {
-    batch
-        .column_by_name(name)
-        .and_then(|c| c.as_any().downcast_ref::<StringArray>())
-        .ok_or_else(|| pq_err(path, format!("missing Utf8 column `{name}`")))
+/// A column cast to `to` (any numeric type to Float32, any string type to Utf8, …), or an error
+/// naming the file and the column.
+fn column_as(
+    batch: &RecordBatch,
+    name: &str,
+    to: &DataType,
+    path: &Path,
+) -> Result<Option<ArrayRef>> {
+    let Some(c) = batch.column_by_name(name) else {
+        return Ok(None);
+    };
+    if c.data_type() == to {
+        return Ok(Some(Arc::clone(c)));
+    }
+    arrow_cast::cast(c, to).map(Some).map_err(|e| {
+        pq_err(
+            path,
+            format!("column `{name}` ({}) is not {to}: {e}", c.data_type()),
+        )
+    })
 }
 
-/// Read a Parquet file written by this crate (or any file with canonical float32 feature columns
-/// and a `label` column; missing `family`/`is_attack` are derived from the manifests) into a
-/// [`FlowFrame`].
-pub fn read_parquet(path: &Path) -> Result<FlowFrame> {
+/// The non-feature columns [`read_parquet`] reads, with the type each is cast to; a null in any
+/// of them rejects the row as `null_<column>`.
+const READ_COLUMNS: [(&str, DataType); 7] = [
+    ("label", DataType::Utf8),
+    ("label_raw", DataType::Utf8),
+    ("family", DataType::Utf8),
+    ("is_attack", DataType::Boolean),
+    ("dataset", DataType::Utf8),
+    ("source_file", DataType::Utf8),
+    ("source_line", DataType::UInt64),
+];
+
+/// Read a Parquet file written by this crate, or by any tool (pyarrow, pandas, Spark, polars, with
+/// any codec), into a [`FlowFrame`] with the same accounting as [`crate::read_csv`]:
+/// `rows_read == rows_kept + Σ rejected`.
+///
+/// Feature columns are the canonical names present, of any numeric type (cast to `f32`); a
+/// `label` column is required. Missing `label_raw`/`family`/`is_attack` are derived from the
+/// label through the manifests, missing `dataset`/`source_file`/`source_line` are filled with
+/// `unknown`, the file and the 1-based row number. A row holding a null in any column read is
+/// rejected, never filled in: `null_feature` (the first rejections name the column), or
+/// `null_label`, `null_is_attack`, … for the other columns.
+///
+/// ```
+/// use flowdata::{convert_csv_to_parquet, read_parquet, ReadOptions};
+/// # fn main() -> flowdata::Result<()> {
+/// let dir = tempfile::tempdir().unwrap();
+/// let csv = dir.path().join("flows.csv");
+/// std::fs::write(&csv, "Protocol,Flow Duration,Label\n6,100,BENIGN\n17,20,DrDoS_DNS\n").unwrap();
+/// let out = dir.path().join("flows.parquet");
+/// convert_csv_to_parquet(&[&csv], &out, &ReadOptions::default())?;
+/// let (frame, report) = read_parquet(&out)?;
+/// assert_eq!((report.rows_read, report.rows_kept), (2, 2));
+/// assert_eq!(frame.feature_names, ["protocol", "flow_duration"]);
+/// # Ok(()) }
+/// ```
+pub fn read_parquet(path: &Path) -> Result<(FlowFrame, ReadReport)> {
     let file = File::open(path).map_err(|error| FlowDataError::Io {
         path: path.to_path_buf(),
         error,
@@ -388,6 +481,7 @@ pub fn read_parquet(path: &Path) -> Result<FlowFrame> {
         .with_batch_size(65536)
         .build()
         .map_err(|e| pq_err(path, e))?;
+    let file_str = path.display().to_string();
     let k = feature_names.len();
     let mut feats: Vec<f32> = Vec::new();
     let mut fine: Vec<String> = Vec::new();
@@ -397,63 +491,130 @@ pub fn read_parquet(path: &Path) -> Result<FlowFrame> {
     let mut dataset: Vec<String> = Vec::new();
     let mut source: Vec<String> = Vec::new();
     let mut lines: Vec<u64> = Vec::new();
+    let mut report = ReadReport {
+        dialect: "parquet".into(),
+        invalid: "keep".into(),
+        synthetic,
+        features: feature_names.clone(),
+        missing_features: crate::schema::FEATURES
+            .iter()
+            .map(|f| f.canonical.to_string())
+            .filter(|c| !feature_names.contains(c))
+            .collect(),
+        ..Default::default()
+    };
+    let reject = |report: &mut ReadReport, row: u64, reason: String, detail: String| {
+        if report.first_rejections.len() < 10 {
+            report.first_rejections.push(Rejection {
+                file: file_str.clone(),
+                line: row,
+                reason: reason.clone(),
+                detail,
+            });
+        }
+        *report.rejected.entry(reason).or_default() += 1;
+    };
     let resolver = crate::labels::LabelResolver::new("cic-ddos2019");
     for batch in reader {
         let batch = batch.map_err(|e| pq_err(path, e))?;
         let n = batch.num_rows();
-        let cols: Vec<&Float32Array> = feature_names
+        let base_row = report.rows_read;
+        report.rows_read += n as u64;
+        let feature_cols: Vec<ArrayRef> = feature_names
             .iter()
             .map(|name| {
-                batch
-                    .column_by_name(name)
-                    .and_then(|c| c.as_any().downcast_ref::<Float32Array>())
-                    .ok_or_else(|| pq_err(path, format!("feature `{name}` is not float32")))
+                column_as(&batch, name, &DataType::Float32, path)?
+                    .ok_or_else(|| pq_err(path, format!("missing feature column `{name}`")))
             })
             .collect::<Result<_>>()?;
-        let base = feats.len();
-        feats.resize(base + n * k, 0.0);
-        for (j, c) in cols.iter().enumerate() {
-            let vals = c.values();
-            for i in 0..n {
-                feats[base + i * k + j] = vals[i];
-            }
-        }
-        let label = string_col(&batch, "label", path)?;
-        for i in 0..n {
-            fine.push(label.value(i).to_string());
-        }
-        let opt_str = |name: &str, out: &mut Vec<String>, default: &dyn Fn(usize) -> String| {
-            match string_col(&batch, name, path) {
-                Ok(c) => out.extend((0..n).map(|i| c.value(i).to_string())),
-                Err(_) => out.extend((0..n).map(default)),
-            }
+        let other: Vec<Option<ArrayRef>> = READ_COLUMNS
+            .iter()
+            .map(|(name, dt)| column_as(&batch, name, dt, path))
+            .collect::<Result<_>>()?;
+        let floats: Vec<&Float32Array> = feature_cols
+            .iter()
+            .map(|c| c.as_any().downcast_ref::<Float32Array>())
+            .collect::<Option<_>>()
+            .ok_or_else(|| pq_err(path, "feature cast did not give float32"))?;
+        let utf8 = |i: usize| {
+            other[i]
+                .as_ref()
+                .and_then(|c| c.as_any().downcast_ref::<StringArray>())
         };
-        let f0 = fine.len() - n;
-        opt_str("label_raw", &mut raw, &|i| fine[f0 + i].clone());
-        opt_str("family", &mut family, &|i| {
-            resolver.resolve(&fine[f0 + i], &fine[f0 + i]).family
-        });
-        opt_str("dataset", &mut dataset, &|_| "unknown".to_string());
-        opt_str("source_file", &mut source, &|_| path.display().to_string());
-        match batch
-            .column_by_name("is_attack")
-            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>())
-        {
-            Some(c) => attack.extend((0..n).map(|i| c.value(i))),
-            None => attack.extend((0..n).map(|i| family[f0 + i] != "benign")),
+        let (label, label_raw, fam, ds, src) = (utf8(0), utf8(1), utf8(2), utf8(4), utf8(5));
+        let label = label.ok_or_else(|| pq_err(path, "column `label` is not a string column"))?;
+        let is_attack = other[3]
+            .as_ref()
+            .and_then(|c| c.as_any().downcast_ref::<BooleanArray>());
+        let src_line = other[6]
+            .as_ref()
+            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>());
+        'rows: for i in 0..n {
+            // Parquet has no lines: rejections and a missing `source_line` use the 1-based row.
+            let row = base_row + i as u64 + 1;
+            if let Some(j) = floats.iter().position(|c| c.is_null(i)) {
+                reject(
+                    &mut report,
+                    row,
+                    "null_feature".into(),
+                    format!("column '{}'", feature_names[j]),
+                );
+                continue 'rows;
+            }
+            for (c, (name, _)) in other.iter().zip(READ_COLUMNS.iter()) {
+                if c.as_ref().is_some_and(|c| c.is_null(i)) {
+                    reject(
+                        &mut report,
+                        row,
+                        format!("null_{name}"),
+                        format!("column '{name}'"),
+                    );
+                    continue 'rows;
+                }
+            }
+            feats.extend(floats.iter().map(|c| c.value(i)));
+            let l = label.value(i).to_string();
+            raw.push(label_raw.map_or_else(|| l.clone(), |c| c.value(i).to_string()));
+            let f = fam.map_or_else(
+                || resolver.resolve(&l, &l).family,
+                |c| c.value(i).to_string(),
+            );
+            attack.push(is_attack.map_or(f != "benign", |c| c.value(i)));
+            family.push(f);
+            dataset.push(ds.map_or_else(|| "unknown".to_string(), |c| c.value(i).to_string()));
+            source.push(src.map_or_else(|| file_str.clone(), |c| c.value(i).to_string()));
+            lines.push(src_line.map_or(row, |c| c.value(i)));
+            fine.push(l);
         }
-        match batch
-            .column_by_name("source_line")
-            .and_then(|c| c.as_any().downcast_ref::<UInt64Array>())
-        {
-            Some(c) => lines.extend_from_slice(c.values()),
-            None => lines.extend((0..n).map(|i| (f0 + i) as u64 + 2)),
-        }
-        let _ = batch.column(0).len();
     }
     let n = fine.len();
+    report.rows_kept = n as u64;
+    for ((f, r), fam) in fine.iter().zip(&raw).zip(&family) {
+        *report.labels.entry(f.clone()).or_default() += 1;
+        *report.labels_raw.entry(r.clone()).or_default() += 1;
+        *report.families.entry(fam.clone()).or_default() += 1;
+    }
+    report.non_finite_kept = feats
+        .chunks(k.max(1))
+        .filter(|row| row.iter().any(|v| !v.is_finite()))
+        .count() as u64;
+    let mut datasets: Vec<&String> = dataset.iter().collect();
+    datasets.sort();
+    datasets.dedup();
+    report.dataset = datasets
+        .iter()
+        .map(|s| s.as_str())
+        .collect::<Vec<_>>()
+        .join("+");
+    report.files.push(FileReport {
+        path: file_str.clone(),
+        dialect: "parquet".into(),
+        dataset: report.dataset.clone(),
+        rows_read: report.rows_read,
+        rows_kept: report.rows_kept,
+    });
     let x = Array2::from_shape_vec((n, k), feats).map_err(|e| pq_err(path, e))?;
-    Ok(FlowFrame {
+    let frame = FlowFrame {
         x,
         feature_names,
         fine: Categorical::from_values(&fine),
@@ -465,7 +626,8 @@ pub fn read_parquet(path: &Path) -> Result<FlowFrame> {
         source_line: lines,
         excluded_classes: excluded,
         synthetic,
-    })
+    };
+    Ok((frame, report))
 }
 
 impl ReadReport {

@@ -3,6 +3,9 @@
 
 use std::collections::HashMap;
 
+/// Number of [`RejectReason`]s.
+pub(crate) const N_REASONS: usize = 8;
+
 /// Why a data line was rejected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum RejectReason {
@@ -20,11 +23,13 @@ pub enum RejectReason {
     EmptyLabel,
     /// An empty line.
     EmptyLine,
+    /// A line longer than [`crate::ReadOptions::max_line_bytes`]; never held in memory whole.
+    LineTooLong,
 }
 
 impl RejectReason {
     /// All reasons.
-    pub const ALL: [RejectReason; 7] = [
+    pub const ALL: [RejectReason; N_REASONS] = [
         RejectReason::TruncatedLine,
         RejectReason::WrongFieldCount,
         RejectReason::RepeatedHeader,
@@ -32,6 +37,7 @@ impl RejectReason {
         RejectReason::NonFinite,
         RejectReason::EmptyLabel,
         RejectReason::EmptyLine,
+        RejectReason::LineTooLong,
     ];
 
     /// Stable snake_case name used as the key in reports.
@@ -44,10 +50,11 @@ impl RejectReason {
             RejectReason::NonFinite => "non_finite",
             RejectReason::EmptyLabel => "empty_label",
             RejectReason::EmptyLine => "empty_line",
+            RejectReason::LineTooLong => "line_too_long",
         }
     }
 
-    fn index(self) -> usize {
+    pub(crate) fn index(self) -> usize {
         self as usize
     }
 }
@@ -74,6 +81,8 @@ pub(crate) struct Layout {
     pub header_names: Vec<String>,
     pub n_feat: usize,
     pub keep_non_finite: bool,
+    /// Longer lines (bytes before the `\n`) are rejected as [`RejectReason::LineTooLong`].
+    pub max_line_bytes: usize,
 }
 
 /// Result of parsing one chunk of complete lines.
@@ -85,7 +94,7 @@ pub(crate) struct ParsedChunk {
     /// 0-based line index within the chunk, per kept row.
     pub lines: Vec<u32>,
     pub n_lines: u32,
-    pub rejected: [u64; 7],
+    pub rejected: [u64; N_REASONS],
     pub first_rejects: Vec<(u32, RejectReason, String)>,
     pub non_finite_kept: u64,
 }
@@ -394,6 +403,8 @@ pub(crate) fn parse_chunk(
     while start < chunk.len() {
         let end = memchr::memchr(b'\n', &chunk[start..]).map_or(chunk.len(), |p| start + p);
         let unterminated = end == chunk.len() && last_line_unterminated;
+        let line_bytes = end - start;
+        let too_long = line_bytes > layout.max_line_bytes;
         let line = strip_cr(&chunk[start..end]);
         start = end + 1;
         let this_line = line_idx;
@@ -406,6 +417,16 @@ pub(crate) fn parse_chunk(
             }
         };
 
+        if too_long {
+            // The reader skips a line longer than a block without buffering it; a shorter one
+            // that is still over the cap is rejected the same way, whatever the block size.
+            reject(
+                &mut out,
+                RejectReason::LineTooLong,
+                format!("{line_bytes} bytes, limit {}", layout.max_line_bytes),
+            );
+            continue;
+        }
         if trim(line).is_empty() {
             reject(&mut out, RejectReason::EmptyLine, String::new());
             continue;

@@ -1,7 +1,7 @@
 //! Streaming CSV reader: files → blocks of complete lines → parallel parse → cleaned rows, with
 //! every line accounted for.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{FlowDataError, Result};
 use crate::frame::{Categorical, FlowFrame};
 use crate::labels::{manifest, manifests, LabelResolver, ResolvedLabel};
-use crate::parse::{parse_chunk, split_header, ColRole, Layout, RejectReason};
+use crate::parse::{parse_chunk, split_header, ColRole, Layout, RejectReason, N_REASONS};
 use crate::schema::{
     detect_dialect, norm, Dialect, FEATURES, IDENTIFIER_COLUMNS, THESIS_DROPPED_COLUMNS,
 };
@@ -54,7 +54,14 @@ pub struct ReadOptions {
     pub max_reported_rejections: usize,
     /// Bytes of CSV parsed per block (memory bound ≈ a few × this).
     pub block_bytes: usize,
+    /// Longest data line accepted, in bytes before its `\n`. A longer line is rejected as
+    /// `line_too_long` and skipped without being held in memory (so a hostile multi-gigabyte
+    /// line costs no more memory than a block).
+    pub max_line_bytes: usize,
 }
+
+/// Default of [`ReadOptions::max_line_bytes`]: 1 MiB, ≈ 1,000 × the longest real CICFlowMeter row.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 1 << 20;
 
 impl Default for ReadOptions {
     fn default() -> Self {
@@ -64,6 +71,7 @@ impl Default for ReadOptions {
             invalid: InvalidPolicy::Drop,
             max_reported_rejections: 10,
             block_bytes: 16 << 20,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
         }
     }
 }
@@ -73,7 +81,7 @@ impl Default for ReadOptions {
 pub struct Rejection {
     /// The file.
     pub file: String,
-    /// 1-based line number (the header is line 1).
+    /// 1-based line number (the header is line 1); for a Parquet input the 1-based row number.
     pub line: u64,
     /// Reason key (see [`RejectReason::as_str`]).
     pub reason: String,
@@ -209,6 +217,13 @@ pub struct Block<'a> {
 /// such files are read like any other, but [`ReadReport::synthetic`] and
 /// [`FlowFrame::synthetic`] are set so no accuracy is ever quoted from them.
 pub const SYNTHETIC_MARKER_COLUMN: &str = "synthetic";
+
+/// The UTF-8 byte-order mark some tools write at the start of a file.
+const UTF8_BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// Bytes read from a file per `read` call while a block fills, so an overlong line is noticed
+/// after at most this much more than the cap.
+const FILL_STEP: usize = 1 << 20;
 
 /// Expand inputs: files as given, folders to their `.csv` files (recursively, sorted).
 pub fn expand_inputs<P: AsRef<Path>>(inputs: &[P]) -> Result<Vec<PathBuf>> {
@@ -361,6 +376,7 @@ fn build_layout(path: &Path, header: &[String], opts: &ReadOptions) -> Result<Fi
             header_names: header.to_vec(),
             n_feat: present.len(),
             keep_non_finite: opts.invalid == InvalidPolicy::Keep,
+            max_line_bytes: opts.max_line_bytes,
         },
         dialect,
         present,
@@ -444,7 +460,7 @@ where
         },
         ..Default::default()
     };
-    let mut rejected = [0u64; 7];
+    let mut rejected = [0u64; N_REASONS];
     let mut features: Option<Vec<usize>> = None;
     let mut feature_names: Vec<String> = Vec::new();
     let mut labels: Vec<ResolvedLabel> = Vec::new();
@@ -485,7 +501,13 @@ where
                 why: "empty file".into(),
             });
         }
-        let header_bytes = &buf[..header_end];
+        // A UTF-8 byte-order mark (Excel, PowerShell) is not part of the first column's name.
+        let bom = if buf.starts_with(UTF8_BOM) {
+            UTF8_BOM.len()
+        } else {
+            0
+        };
+        let header_bytes = &buf[bom.min(header_end)..header_end];
         if header_bytes
             .iter()
             .any(|&b| b == 0 || (b < 0x20 && b != b'\t' && b != b'\r'))
@@ -570,26 +592,31 @@ where
         let mut feats: Vec<f32> = Vec::new();
         let mut codes: Vec<u32> = Vec::new();
         let mut lines: Vec<u64> = Vec::new();
+        // `buf` always starts at the beginning of a line; `tail` is where its last, possibly
+        // unfinished line starts.
+        let mut tail = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
         loop {
-            while !eof && buf.len() < opts.block_bytes {
-                let want = opts.block_bytes - buf.len();
+            // Fill to a block, and on past it while no line is complete, but never past the
+            // line cap: the part of a line beyond it is skipped unread.
+            while !eof
+                && (buf.len() < opts.block_bytes || tail == 0)
+                && buf.len() - tail <= opts.max_line_bytes
+            {
+                let before = buf.len();
+                let want = match opts.block_bytes.saturating_sub(before) {
+                    0 => FILL_STEP, // a block without a complete line: read on
+                    w => w.min(FILL_STEP),
+                };
                 eof = fill(&mut f, &mut buf, want).map_err(io)?;
-            }
-            // Process complete lines; at EOF everything.
-            let cut = if eof {
-                buf.len()
-            } else {
-                match buf.iter().rposition(|&b| b == b'\n') {
-                    Some(p) => p + 1,
-                    None => {
-                        // A line longer than a block: read more.
-                        eof = fill(&mut f, &mut buf, opts.block_bytes).map_err(io)?;
-                        continue;
-                    }
+                if let Some(p) = memchr::memrchr(b'\n', &buf[before..]) {
+                    tail = before + p + 1;
                 }
-            };
+            }
+            let overlong = buf.len() - tail > opts.max_line_bytes;
+            // Process complete lines; at EOF everything (an overlong last line aside).
+            let cut = if eof && !overlong { buf.len() } else { tail };
             let block = &buf[..cut];
-            let unterminated = eof && block.last().is_some_and(|&b| b != b'\n');
+            let unterminated = eof && !overlong && block.last().is_some_and(|&b| b != b'\n');
             let pieces = split_pieces(block, n_threads * 2);
             let n_pieces = pieces.len();
             let parsed: Vec<_> = pieces
@@ -658,6 +685,26 @@ where
                 })?;
             }
             buf.drain(..cut);
+            tail = 0;
+            if overlong {
+                // The unfinished line in `buf` passed the cap: drop what was read of it and
+                // skip the rest up to its newline.
+                buf.clear();
+                if !eof {
+                    eof = skip_line(&mut f, &mut buf).map_err(io)?;
+                }
+                rejected[RejectReason::LineTooLong.index()] += 1;
+                if report.first_rejections.len() < opts.max_reported_rejections {
+                    report.first_rejections.push(Rejection {
+                        file: file_str.clone(),
+                        line: lines_done + 2,
+                        reason: RejectReason::LineTooLong.as_str().to_string(),
+                        detail: format!("longer than {} bytes", opts.max_line_bytes),
+                    });
+                }
+                lines_done += 1;
+                tail = memchr::memrchr(b'\n', &buf).map_or(0, |p| p + 1);
+            }
             if eof && buf.is_empty() {
                 break;
             }
@@ -673,6 +720,7 @@ where
             report.rejected.insert(r.as_str().to_string(), n);
         }
     }
+    let mut unknown_seen: HashSet<&str> = HashSet::new();
     for (l, &n) in labels.iter().zip(&label_rows) {
         if n == 0 {
             continue;
@@ -680,13 +728,29 @@ where
         *report.labels.entry(l.fine.clone()).or_default() += n;
         *report.labels_raw.entry(l.raw.clone()).or_default() += n;
         *report.families.entry(l.family.clone()).or_default() += n;
-        if !l.known && !report.unknown_labels.contains(&l.raw) {
+        if !l.known && unknown_seen.insert(l.raw.as_str()) {
             report.unknown_labels.push(l.raw.clone());
         }
     }
     report.dialect = dialects.join("+");
     report.dataset = datasets.join("+");
     Ok(report)
+}
+
+/// Read and discard bytes up to and including the next `\n`; what follows it is appended to
+/// `buf`. Returns `true` at end of file. Memory stays at one 64 KiB chunk whatever the line.
+fn skip_line(f: &mut File, buf: &mut Vec<u8>) -> std::io::Result<bool> {
+    let mut chunk = vec![0u8; 64 << 10];
+    loop {
+        let got = f.read(&mut chunk)?;
+        if got == 0 {
+            return Ok(true);
+        }
+        if let Some(p) = memchr::memchr(b'\n', &chunk[..got]) {
+            buf.extend_from_slice(&chunk[p + 1..got]);
+            return Ok(false);
+        }
+    }
 }
 
 /// Read up to `want` more bytes; returns `true` at end of file. (`take` + `read_to_end` grows

@@ -1,17 +1,34 @@
-//! Random corruption of real CIC-DDoS2019 lines never panics and every line is accounted for.
+//! Random corruption of real lines of every dataset's samples never panics and every line is
+//! accounted for: rows read = kept + Σ rejected, on 5,000+ generated files.
 
 use std::path::PathBuf;
 
 use flowdata::{read_csv, InvalidPolicy, ReadOptions};
 use proptest::prelude::*;
 
-fn sample_lines() -> (Vec<u8>, Vec<Vec<u8>>) {
+/// Real files of the three datasets (three header dialects): CIC-DDoS2019, CSE-CIC-IDS2018 and
+/// TII-SSRC-23.
+const SAMPLES: [&str; 3] = [
+    "cic-ddos2019/raw-heads/DrDoS_NTP.csv",
+    "cse-cic-ids2018/ids2018_sample.csv",
+    "tii-ssrc-23/10lines.csv",
+];
+const LINES: usize = 40;
+
+fn sample_lines(which: usize) -> (Vec<u8>, Vec<Vec<u8>>) {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/datasets/cic-ddos2019/raw-heads/DrDoS_NTP.csv");
+        .join("../../../shared/datasets")
+        .join(SAMPLES[which]);
     let bytes = std::fs::read(p).unwrap();
-    let mut lines: Vec<Vec<u8>> = bytes.split(|&b| b == b'\n').map(|l| l.to_vec()).collect();
+    let mut lines: Vec<Vec<u8>> = bytes
+        .split(|&b| b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| l.to_vec())
+        .collect();
     let header = lines.remove(0);
-    lines.truncate(40);
+    // Short samples repeat their lines so every corruption index has a line to hit.
+    let real = lines.len();
+    let lines = (0..LINES).map(|i| lines[i % real].clone()).collect();
     (header, lines)
 }
 
@@ -41,6 +58,17 @@ enum Corruption {
     },
     Crlf {
         line: usize,
+    },
+    /// Replace the `cell`-th comma-separated cell of a line with random bytes.
+    Cell {
+        line: usize,
+        cell: usize,
+        bytes: Vec<u8>,
+    },
+    /// Repeat a line's bytes `times` times (lines past the line cap).
+    Stretch {
+        line: usize,
+        times: usize,
     },
 }
 
@@ -77,18 +105,28 @@ fn corruption() -> impl Strategy<Value = Corruption> {
         }),
         (0..40usize).prop_map(|line| Corruption::DuplicateHeader { line }),
         (0..40usize).prop_map(|line| Corruption::Crlf { line }),
+        (
+            0..40usize,
+            0..90usize,
+            prop::collection::vec(any::<u8>(), 0..12)
+        )
+            .prop_map(|(line, cell, bytes)| Corruption::Cell { line, cell, bytes }),
+        (0..40usize, 2..6usize).prop_map(|(line, times)| Corruption::Stretch { line, times }),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 5_000, ..ProptestConfig::default() })]
     #[test]
     fn corrupted_lines_never_panic_and_are_accounted(
+        which in 0..SAMPLES.len(),
         cs in prop::collection::vec(corruption(), 1..12),
         keep in any::<bool>(),
         trailing_newline in any::<bool>(),
+        block_bytes in prop::sample::select(vec![512usize, 4096, 65536]),
+        max_line_bytes in prop::sample::select(vec![700usize, 3000, flowdata::DEFAULT_MAX_LINE_BYTES]),
     ) {
-        let (header, mut lines) = sample_lines();
+        let (header, mut lines) = sample_lines(which);
         for c in cs {
             match c {
                 Corruption::Flip { line, at, byte } => {
@@ -109,6 +147,16 @@ proptest! {
                 }
                 Corruption::DuplicateHeader { line } => lines[line] = header.clone(),
                 Corruption::Crlf { line } => lines[line].push(b'\r'),
+                Corruption::Cell { line, cell, bytes } => {
+                    let l = &lines[line];
+                    let starts: Vec<usize> = std::iter::once(0)
+                        .chain(l.iter().enumerate().filter(|(_, &b)| b == b',').map(|(i, _)| i + 1))
+                        .collect();
+                    let i = starts[cell % starts.len()];
+                    let j = l[i..].iter().position(|&b| b == b',').map_or(l.len(), |p| i + p);
+                    lines[line].splice(i..j, bytes);
+                }
+                Corruption::Stretch { line, times } => lines[line] = lines[line].repeat(times),
             }
         }
         let mut bytes = header.clone();
@@ -120,7 +168,8 @@ proptest! {
         let opts = ReadOptions {
             invalid: if keep { InvalidPolicy::Keep } else { InvalidPolicy::Drop },
             // Tiny blocks so the block and piece boundaries are exercised too.
-            block_bytes: 4096,
+            block_bytes,
+            max_line_bytes,
             ..ReadOptions::default()
         };
         let (frame, r) = read_csv(&[&p], &opts).unwrap();

@@ -242,7 +242,12 @@ fn parquet_round_trip_keeps_everything() {
     let report = convert_csv_to_parquet(&[&src], &out, &ReadOptions::default()).unwrap();
     let (csv_frame, csv_report) = read_csv(&[&src], &ReadOptions::default()).unwrap();
     assert_eq!(report, csv_report);
-    let pq = read_parquet(&out).unwrap();
+    let (pq, pq_report) = read_parquet(&out).unwrap();
+    assert_eq!(
+        (pq_report.rows_read, pq_report.rows_kept),
+        (report.rows_kept, report.rows_kept)
+    );
+    assert_eq!(pq_report.labels, report.labels);
     assert_eq!(pq.x, csv_frame.x);
     assert_eq!(pq.feature_names, csv_frame.feature_names);
     assert_eq!(pq.fine, csv_frame.fine);

@@ -18,6 +18,7 @@
 //! task with a "model mismatch" error naming both hashes.
 #![warn(missing_docs)]
 
+mod confine;
 pub mod score;
 
 use std::net::SocketAddr;
@@ -27,6 +28,7 @@ use std::sync::Arc;
 use ballista::prelude::SessionContextExt;
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::{default_config_producer, default_session_builder};
+use ballista_executor::execution_engine::{DefaultExecutionEngine, ExecutionEngine};
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::{SchedulerConfig, TaskDistributionPolicy};
@@ -36,6 +38,7 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use flowxai_datafusion::{register, register_in_state, ScoringModel};
 
+pub use confine::{ConfinedEngine, DataRoot};
 pub use score::{
     score, score_on_context, scoring_dataframe, write_partitions, Engine, ScoreOptions,
     ScoreSummary,
@@ -97,6 +100,9 @@ pub struct ExecutorOptions {
     /// The model bundle the flowxai UDFs run; `None` registers no flowxai UDF at all (a stock
     /// Ballista executor, e.g. for clusters shared with other jobs).
     pub model: Option<Arc<ScoringModel>>,
+    /// Every file a task reads or writes must lie inside this folder (tasks that reach outside
+    /// fail naming the path and the root); `None` allows any path.
+    pub data_root: Option<DataRoot>,
 }
 
 /// Runs a Ballista executor with the flowxai UDFs (when a model is given), until stopped.
@@ -106,6 +112,14 @@ pub async fn run_executor(options: ExecutorOptions) -> DfResult<()> {
         register_in_state(&mut state, Some(Arc::clone(model)))?;
     }
     let registry = BallistaFunctionRegistry::from(&state);
+    // Ballista's own engine, each task's plan checked first. (Its pooled variant is private
+    // to ballista-executor, so a confined executor opens a connection per shuffle fetch.)
+    let engine = options.data_root.map(|root| {
+        Arc::new(ConfinedEngine::new(
+            root,
+            Arc::new(DefaultExecutionEngine::new()),
+        )) as Arc<dyn ExecutionEngine>
+    });
     let config = ExecutorProcessConfig {
         bind_host: options.bind_host,
         external_host: options.external_host,
@@ -118,6 +132,7 @@ pub async fn run_executor(options: ExecutorOptions) -> DfResult<()> {
         work_dir: options.work_dir.map(|p| p.display().to_string()),
         print_thread_info: false,
         override_function_registry: Some(Arc::new(registry)),
+        override_execution_engine: engine,
         ..ExecutorProcessConfig::default()
     };
     start_executor_process(Arc::new(config))
@@ -174,6 +189,17 @@ pub async fn loopback(
     vcores: usize,
     target_partitions: usize,
 ) -> DfResult<SessionContext> {
+    loopback_with_root(model, executors, vcores, target_partitions, None).await
+}
+
+/// [`loopback`] with executors confined to `data_root` (as `flowxai-executor --data-root`).
+pub async fn loopback_with_root(
+    model: Arc<ScoringModel>,
+    executors: usize,
+    vcores: usize,
+    target_partitions: usize,
+    data_root: Option<DataRoot>,
+) -> DfResult<SessionContext> {
     let scheduler_port = free_loopback_port()?;
     let bind = SocketAddr::from(([127, 0, 0, 1], scheduler_port));
     let mut ports = vec![scheduler_port];
@@ -195,6 +221,7 @@ pub async fn loopback(
             vcores: vcores.max(1),
             work_dir: None,
             model: Some(Arc::clone(&model)),
+            data_root: data_root.clone(),
         }));
     }
     // The servers bind in the background: wait until each accepts connections (ten seconds at

@@ -3,12 +3,20 @@
 //! Output columns: the pass-through columns `source_file`, `source_line`, `label` (those the
 //! input has), `predicted`, then with [`ScoreOptions::probabilities`] one `p_<class>` column per
 //! class and with [`ScoreOptions::explain_top_k`] an `explanation` column (`feature=+value;…`).
+//!
+//! A row with a null in a feature the model reads is not scored on any engine (models need
+//! every feature, and no value is made up for it); [`ScoreSummary`] counts those rows, so
+//! rows read = scored + rejected.
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Instant;
 
-use datafusion::arrow::array::{Array, ArrayRef, AsArray, Float32Array, RecordBatch, StringArray};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, Float32Array, RecordBatch, StringArray,
+};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::compute::kernels::boolean::{and, is_not_null};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::error::{DataFusionError, Result as DfResult};
@@ -87,13 +95,17 @@ pub struct ScoreOptions {
     pub target_partitions: usize,
 }
 
-/// What a score run did.
+/// What a score run did: `rows_read == rows + rows_null_feature`.
 #[derive(Debug, Clone)]
 pub struct ScoreSummary {
     /// Engine used.
     pub engine: Engine,
+    /// Rows in the inputs (from their Parquet footers).
+    pub rows_read: usize,
     /// Flows scored.
     pub rows: usize,
+    /// Rows not scored because a feature the model reads is null.
+    pub rows_null_feature: usize,
     /// Wall time, reading to writing.
     pub seconds: f64,
 }
@@ -105,6 +117,7 @@ pub async fn score(
     options: &ScoreOptions,
 ) -> DfResult<ScoreSummary> {
     let start = Instant::now();
+    let rows_read = input_rows(&options.inputs)?;
     let directory = output_directory(options)?;
     let rows = match engine {
         Engine::Local => score_local(&model, options, directory)?,
@@ -134,9 +147,24 @@ pub async fn score(
     };
     Ok(ScoreSummary {
         engine: engine.clone(),
+        rows_read,
         rows,
+        rows_null_feature: rows_read.saturating_sub(rows),
         seconds: start.elapsed().as_secs_f64(),
     })
+}
+
+/// Rows of every input, from the Parquet footers (no data read).
+fn input_rows(inputs: &[PathBuf]) -> DfResult<usize> {
+    let mut rows = 0;
+    for input in inputs {
+        let file = File::open(input)
+            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", input.display())))?;
+        let builder = ParquetRecordBatchReaderBuilder::try_new(file)
+            .map_err(|e| DataFusionError::Execution(format!("{}: {e}", input.display())))?;
+        rows += builder.metadata().file_metadata().num_rows() as usize;
+    }
+    Ok(rows)
 }
 
 /// The output directory when `options.output` names one (not a `.parquet` file), created if
@@ -210,6 +238,16 @@ pub async fn scoring_dataframe(
         .filter(|c| df.schema().field_with_unqualified_name(c).is_ok())
         .collect();
     let exprs = ScoreExprs::new(ctx, model)?;
+    // Rows with a null feature are not scored (the local path drops the same rows).
+    let complete = model
+        .feature_names()
+        .iter()
+        .map(|f| ident(f.as_str()).is_not_null())
+        .reduce(|a, b| a.and(b));
+    let df = match complete {
+        Some(predicate) => df.filter(predicate)?,
+        None => df,
+    };
     // DataFusion reads Parquet strings as Utf8View; cast back so every engine writes the same
     // Utf8 columns as the direct path (measured: no speed difference either way).
     let inner_pass: Vec<Expr> = present
@@ -387,7 +425,7 @@ fn score_file(
     let classes = model.classes();
     let mut out = Vec::new();
     for batch in reader {
-        let batch = batch?;
+        let batch = without_null_features(batch?, model.feature_names())?;
         let columns: Vec<ArrayRef> = model
             .feature_names()
             .iter()
@@ -435,6 +473,27 @@ fn score_file(
         )?);
     }
     Ok(out)
+}
+
+/// `batch` without its rows that hold a null in any of `features` (the rows the engines' filter
+/// drops too).
+fn without_null_features(batch: RecordBatch, features: &[String]) -> DfResult<RecordBatch> {
+    let mut keep: Option<BooleanArray> = None;
+    for name in features {
+        if let Some(c) = batch.column_by_name(name) {
+            if c.null_count() > 0 {
+                let present = is_not_null(c)?;
+                keep = Some(match keep {
+                    Some(k) => and(&k, &present)?,
+                    None => present,
+                });
+            }
+        }
+    }
+    match keep {
+        Some(k) => Ok(filter_record_batch(&batch, &k)?),
+        None => Ok(batch),
+    }
 }
 
 /// Ballista reports an executor that cannot decode a task's plan (e.g. a stock executor without

@@ -25,6 +25,16 @@ impl Drop for Cluster {
 }
 
 fn start_cluster(root: &Path, name: &str, executor_models: &[&Path]) -> Cluster {
+    start_cluster_in(root, name, executor_models, None)
+}
+
+/// [`start_cluster`] with executors started with `--data-root` when one is given.
+fn start_cluster_in(
+    root: &Path,
+    name: &str,
+    executor_models: &[&Path],
+    data_root: Option<&Path>,
+) -> Cluster {
     let scheduler_port = common::free_port();
     let mut children = vec![Command::new(env!("CARGO_BIN_EXE_flowxai-scheduler"))
         .args([
@@ -62,6 +72,9 @@ fn start_cluster(root: &Path, name: &str, executor_models: &[&Path]) -> Cluster 
         .arg("--model")
         .arg(model)
         .stdout(Stdio::null());
+        if let Some(dir) = data_root {
+            cmd.arg("--data-root").arg(dir);
+        }
         children.push(cmd.spawn().unwrap());
         wait_for_port(port);
         work_dirs.push(work_dir);
@@ -206,4 +219,88 @@ async fn two_executor_processes_score_like_the_model_and_refuse_what_they_cannot
         assert!(err.contains("flowxai-executor --model"), "{err}");
         executor.abort();
     }
+
+    // 4. Executors confined to a data root (`--data-root`): a job reading a file outside it and
+    //    one writing to `<root>/../x` fail, each naming the path and the root; a job inside it
+    //    runs. `score` is called as a library here, so only the executors check.
+    {
+        let data = root.join("confined-data");
+        std::fs::create_dir_all(&data).unwrap();
+        let inside: Vec<PathBuf> = f
+            .inputs
+            .iter()
+            .map(|p| {
+                let to = data.join(p.file_name().unwrap());
+                std::fs::copy(p, &to).unwrap();
+                to
+            })
+            .collect();
+        let cluster = start_cluster_in(root, "confined", &[&f.forest_dir], Some(&data));
+        let job = |inputs: Vec<PathBuf>, output: PathBuf| ScoreOptions {
+            inputs,
+            output: Some(output),
+            probabilities: true,
+            explain_top_k: None,
+            target_partitions: 2,
+        };
+        let rows = score_on(&cluster, &forest, &job(inside.clone(), data.join("scored")))
+            .await
+            .unwrap();
+        assert_eq!(rows, f.frame.n_rows());
+        let canonical_root = data.canonicalize().unwrap().display().to_string();
+        let outside_input = f.inputs[0].clone(); // an absolute path beside the root
+        let err = score_on(
+            &cluster,
+            &forest,
+            &job(vec![outside_input.clone()], data.join("out2")),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("outside the data root")
+                && err.contains(outside_input.file_name().unwrap().to_str().unwrap())
+                && err.contains(&canonical_root),
+            "{err}"
+        );
+        let escape = data.join("../x");
+        let err = score_on(&cluster, &forest, &job(inside, escape))
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("outside the data root") && err.contains(&canonical_root),
+            "{err}"
+        );
+        assert_eq!(
+            files_below(&root.join("x")),
+            0,
+            "a file was written outside the root"
+        );
+    }
+}
+
+/// Servers bind loopback unless told otherwise, and an executor bound off loopback must be
+/// given the folder its tasks may touch.
+#[test]
+fn servers_bind_loopback_by_default_and_exposed_executors_need_a_data_root() {
+    let help = |bin: &str| {
+        let out = Command::new(bin).arg("--help").output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let scheduler = help(env!("CARGO_BIN_EXE_flowxai-scheduler"));
+    assert!(
+        scheduler.contains("[default: 127.0.0.1:50050]"),
+        "{scheduler}"
+    );
+    let executor = help(env!("CARGO_BIN_EXE_flowxai-executor"));
+    assert!(executor.contains("[default: 127.0.0.1]"), "{executor}");
+
+    let out = Command::new(env!("CARGO_BIN_EXE_flowxai-executor"))
+        .args(["--bind-host", "0.0.0.0", "--model", "/nonexistent"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--data-root"), "{err}");
 }

@@ -252,3 +252,40 @@ fn an_encoded_mlp_bundle_is_explained_per_feature() {
         }
     }
 }
+
+/// A Parquet file written by pandas with nulls (flowdata's fixture): every engine scores the
+/// same rows — the ones without a null feature, as `flowdata::read_parquet` keeps them — and
+/// counts the others; none fails on the nulls or scores made-up values.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_with_null_features_are_skipped_and_counted_on_every_engine() {
+    let f = common::fixture();
+    let nulls = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../flowdata/tests/fixtures/parquet/nulls.parquet");
+    let (frame, report) = flowxai::flowdata::read_parquet(&nulls).unwrap();
+    // flowdata also rejects the null label and null is_attack rows; scoring needs neither.
+    let null_features = report.rejected["null_feature"] as usize;
+    assert_eq!(null_features, 3);
+    let model = common::load(&f.forest_dir);
+    let mut outputs = Vec::new();
+    for engine in [Engine::Local, Engine::DataFusion] {
+        let options = ScoreOptions {
+            inputs: vec![nulls.clone()],
+            output: Some(f.dir.path().join(format!("nulls-{engine}.parquet"))),
+            probabilities: true,
+            explain_top_k: None,
+            target_partitions: 2,
+        };
+        let s = score(&engine, Arc::clone(&model), &options).await.unwrap();
+        assert_eq!(s.rows_read, report.rows_read as usize, "{engine}");
+        assert_eq!(s.rows_null_feature, null_features, "{engine}");
+        assert_eq!(s.rows, s.rows_read - null_features, "{engine}");
+        outputs.push(options.output.unwrap());
+    }
+    // The file has no source columns to key rows by: compare sorted (predicted, p) rows.
+    let (a, b) = (
+        common::sorted_scores(&outputs[0]),
+        common::sorted_scores(&outputs[1]),
+    );
+    assert_eq!(a, b);
+    assert_eq!(a.len(), frame.n_rows() + 2); // + the null-label and null-is_attack rows
+}

@@ -332,17 +332,11 @@ impl ScoringModel {
 struct BundleModelFn<'a>(&'a BundleModel, Option<&'a PiecewiseLinear>);
 
 impl shap::Model for BundleModelFn<'_> {
-    fn predict_proba(&self, x: ArrayView2<'_, f32>) -> Array2<f32> {
-        // Only a wrong column count can fail, and the explainer always passes the model's own
-        // width; NaN rows would surface in the explanation rather than vanish.
-        let nan = || Array2::from_elem((x.nrows(), 1), f32::NAN);
-        match self.1 {
-            Some(encoding) => match encoding.transform(x) {
-                Ok(z) => self.0.predict_proba(z.view()).unwrap_or_else(|_| nan()),
-                Err(_) => nan(),
-            },
-            None => self.0.predict_proba(x).unwrap_or_else(|_| nan()),
-        }
+    fn predict_proba(&self, x: ArrayView2<'_, f32>) -> Result<Array2<f32>, shap::ModelError> {
+        Ok(match self.1 {
+            Some(encoding) => self.0.predict_proba(encoding.transform(x)?.view())?,
+            None => self.0.predict_proba(x)?,
+        })
     }
 }
 

@@ -203,7 +203,9 @@ impl Architecture {
         let mut entries = Vec::new();
         let mut offset = 0;
         let mut push = |name: String, shape: Vec<usize>, kind, block| {
-            let len: usize = shape.iter().product();
+            // Saturating: a corrupted config's sizes must not overflow before a loader can
+            // reject them (a real layout is far below usize::MAX).
+            let len = shape.iter().fold(1usize, |a, &d| a.saturating_mul(d));
             entries.push(ParamEntry {
                 name,
                 shape,
@@ -211,7 +213,7 @@ impl Architecture {
                 kind,
                 block,
             });
-            offset += len;
+            offset = offset.saturating_add(len);
         };
         for (b, mi) in self.module_indices().into_iter().enumerate() {
             let (i, o) = self.block_dims(b);
@@ -391,6 +393,28 @@ impl Network {
         batches_tracked: &BTreeMap<String, i64>,
     ) -> Result<Self> {
         arch.check()?;
+        // Every tensor the architecture names must be in the file with its shape *before* the
+        // network is allocated: a config claiming huge layers then fails on a missing or
+        // mis-shaped tensor instead of allocating what it claims.
+        let want = |name: &str, shape: &[usize]| -> Result<()> {
+            match tensors.get(name) {
+                Some((s, v)) if s == shape && Some(v.len()) == checked_product(shape) => Ok(()),
+                Some((s, _)) => Err(MlpError::Format(format!(
+                    "tensor `{name}` has shape {s:?}, expected {shape:?}"
+                ))),
+                None => Err(MlpError::Format(format!("missing tensor `{name}`"))),
+            }
+        };
+        for e in arch.param_layout() {
+            want(&e.name, &e.shape)?;
+        }
+        for (b, mi) in arch.module_indices().iter().enumerate() {
+            if let Some(bn) = mi.batch_norm {
+                let n = arch.block_dims(b).1;
+                want(&format!("net.{bn}.running_mean"), &[n])?;
+                want(&format!("net.{bn}.running_var"), &[n])?;
+            }
+        }
         let mut rng = <ChaCha8Rng as rand::SeedableRng>::seed_from_u64(0);
         let mut net = Self::new(arch, Init::PyTorch, &mut rng)?;
         let get = |name: &str, shape: &[usize]| -> Result<&Vec<f32>> {
@@ -464,4 +488,9 @@ impl Network {
             })
             .collect()
     }
+}
+
+/// The element count of `shape`, `None` on overflow.
+fn checked_product(shape: &[usize]) -> Option<usize> {
+    shape.iter().try_fold(1usize, |acc, &d| acc.checked_mul(d))
 }

@@ -349,6 +349,8 @@ fn one_cycle_end_points_match_pytorch_definition() {
 fn packed_kernels_match_reference() {
     use mlp_core::cpu::{KernelPath, PackedDense};
     let mut rng = ChaCha8Rng::seed_from_u64(5);
+    let mut ran = std::collections::BTreeSet::new();
+    let mut unsupported = std::collections::BTreeSet::new();
     for &(rows, k, n) in &[
         (1usize, 3usize, 1usize),
         (13, 76, 128),
@@ -366,8 +368,10 @@ fn packed_kernels_match_reference() {
             for path in [KernelPath::Portable, KernelPath::Avx2, KernelPath::Avx512] {
                 let mut out = vec![f32::NAN; rows * layer.n_pad];
                 if !layer.forward_with(path, &x, rows, ldx, &mut out) {
+                    unsupported.insert(format!("{path:?}"));
                     continue;
                 }
+                ran.insert(format!("{path:?}"));
                 for r in 0..rows {
                     for j in 0..n {
                         let z: f64 = f64::from(b[j])
@@ -395,4 +399,16 @@ fn packed_kernels_match_reference() {
             }
         }
     }
+    eprintln!("packed serving kernels run: {ran:?}; not supported by this CPU: {unsupported:?}");
+    // What ran is what the CPU supports: no path is left out silently.
+    #[cfg(target_arch = "x86_64")]
+    {
+        let avx2 = std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma");
+        assert_eq!(ran.contains("Avx2"), avx2);
+        assert_eq!(
+            ran.contains("Avx512"),
+            std::is_x86_feature_detected!("avx512f")
+        );
+    }
+    assert!(ran.contains("Portable"));
 }

@@ -14,8 +14,8 @@ shot=$2
 expected=${3:-}
 browser=$(command -v chromium || command -v chromium-browser || command -v google-chrome || true)
 if [ -z "$browser" ]; then
-  echo "skipped: chromium not installed"
-  exit 0
+  echo "chromium not installed (apt-get install chromium)" >&2
+  exit 1
 fi
 profile=$(mktemp -d)
 trap 'rm -rf "$profile"' EXIT

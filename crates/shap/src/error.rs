@@ -49,6 +49,9 @@ pub enum ShapError {
     /// shap's `l1_reg` feature selection cannot run on this design.
     #[error("feature selection: {0}")]
     FeatureSelection(String),
+    /// The explained model returned an error (its message and causes).
+    #[error("the explained model failed: {0}")]
+    Model(String),
     /// Names do not match the data.
     #[error("{what}: got {got} names for {expected} columns")]
     NameCount {

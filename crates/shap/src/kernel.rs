@@ -355,10 +355,10 @@ impl KernelParams {
 /// use shap::kernel::{Background, KernelExplainer, KernelParams, L1Reg};
 ///
 /// // A linear model with two outputs: SHAP values are w_j * (x_j - E[x_j]).
-/// let model = |x: ArrayView2<f32>| -> Array2<f32> {
+/// let model = shap::InfallibleModel(|x: ArrayView2<f32>| -> Array2<f32> {
 ///     let w = array![[1.0f32, -1.0], [2.0, 0.5], [-3.0, 1.0]];
 ///     x.dot(&w)
-/// };
+/// });
 /// let background = Background::new(array![[0.0f32, 0.0, 0.0], [1.0, 2.0, 3.0]]).unwrap();
 /// let params = KernelParams::new().l1_reg(L1Reg::None).check().unwrap();
 /// let explainer = KernelExplainer::new(&model, background, params).unwrap();
@@ -710,7 +710,9 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
             return Err(ShapError::EmptyBackground);
         }
         let params = params.0;
-        let out = model.predict_proba(background.data.view());
+        let out = model
+            .predict_proba(background.data.view())
+            .map_err(|e| ShapError::Model(crate::error_chain(e.as_ref())))?;
         if out.nrows() != background.len() || out.ncols() == 0 {
             return Err(ShapError::ModelShape {
                 rows: background.len(),
@@ -773,7 +775,10 @@ impl<'m, M: Model + ?Sized> KernelExplainer<'m, M> {
     }
 
     fn call_model(&self, rows: ArrayView2<'_, f32>) -> Result<Array2<f32>> {
-        let out = self.model.predict_proba(rows);
+        let out = self
+            .model
+            .predict_proba(rows)
+            .map_err(|e| ShapError::Model(crate::error_chain(e.as_ref())))?;
         if out.dim() != (rows.nrows(), self.outputs()) {
             return Err(ShapError::ModelShape {
                 rows: rows.nrows(),
@@ -1218,12 +1223,57 @@ mod tests {
         }
     }
 
+    /// A model error stops the explanation with that error (no zeros or NaN in its place), on
+    /// the background and on the explained rows alike.
+    #[test]
+    fn a_failing_model_stops_the_explanation_with_its_error() {
+        #[derive(Debug)]
+        struct Broken;
+        impl std::fmt::Display for Broken {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("weights file vanished")
+            }
+        }
+        impl std::error::Error for Broken {}
+        let bg = Array2::from_shape_fn((4, 3), |(i, j)| (i + j) as f32);
+        let always =
+            |_: ArrayView2<f32>| -> std::result::Result<Array2<f32>, Broken> { Err(Broken) };
+        let err = KernelExplainer::new(
+            &always,
+            Background::new(bg.clone()).unwrap(),
+            KernelParams::new().check().unwrap(),
+        )
+        .err()
+        .expect("background call fails");
+        assert_eq!(err, ShapError::Model("weights file vanished".into()));
+        // Fails only on rows the background does not hold (the explained rows' coalitions).
+        let on_new_rows = |x: ArrayView2<f32>| -> std::result::Result<Array2<f32>, Broken> {
+            if x.iter().any(|&v| v > 100.0) {
+                Err(Broken)
+            } else {
+                Ok(x.slice(s![.., ..2]).to_owned())
+            }
+        };
+        let explainer = KernelExplainer::new(
+            &on_new_rows,
+            Background::new(bg).unwrap(),
+            KernelParams::new().check().unwrap(),
+        )
+        .unwrap();
+        let err = explainer
+            .explain(ndarray::array![[500.0f32, 1.0, 2.0]].view())
+            .unwrap_err();
+        assert_eq!(err, ShapError::Model("weights file vanished".into()));
+    }
+
     /// Every (coalition, background row) pair maps to an id whose row equals the pair's
     /// synthetic row bit for bit, and distinct new ids are distinct rows (so the dedup is exact
     /// and complete), on data full of repeated values and duplicate background rows.
     #[test]
     fn synthetic_row_ids_share_exactly_the_equal_rows() {
-        let model = |x: ArrayView2<f32>| -> Array2<f32> { x.slice(s![.., ..2]).to_owned() };
+        let model = crate::InfallibleModel(|x: ArrayView2<f32>| -> Array2<f32> {
+            x.slice(s![.., ..2]).to_owned()
+        });
         let p = 7;
         let bg = Array2::from_shape_fn((12, p), |(i, j)| ((i * 3 + j * j) % 4) as f32 * 0.5);
         let x = [0.5f32, 1.0, 0.0, 1.5, 0.5, 1.0, 0.0];

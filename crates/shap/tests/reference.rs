@@ -117,7 +117,7 @@ fn run_kernel_case(
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no case {name}"))
         .clone();
-    let model = model_fn(&case);
+    let model = shap::InfallibleModel(model_fn(&case));
     let bg = arr32(&case["background"]);
     let background = match case["weights"].as_array() {
         Some(_) => Background::weighted(bg, vec64(&case["weights"])).unwrap(),
@@ -275,7 +275,7 @@ fn kernel_auto_is_aic_below_a_fifth_of_the_coalitions_and_none_above() {
         .find(|c| c["name"] == "mlp_identity_aic")
         .unwrap()
         .clone();
-    let model = model_fn(&case);
+    let model = shap::InfallibleModel(model_fn(&case));
     let x = arr32(&case["x"]);
     let run = |l1: L1Reg, n: usize| {
         let p = KernelParams::new()
@@ -413,7 +413,7 @@ fn tree_explainer_rejects_malformed_trees() {
 #[test]
 fn kernel_is_deterministic_for_a_seed_with_sampling() {
     // 14 features: not fully enumerable with auto nsamples → random coalitions.
-    let model = |x: ArrayView2<f32>| -> Array2<f32> {
+    let model = shap::InfallibleModel(|x: ArrayView2<f32>| -> Array2<f32> {
         let mut out = Array2::<f32>::zeros((x.nrows(), 2));
         for (i, r) in x.rows().into_iter().enumerate() {
             let s: f32 = r
@@ -426,7 +426,7 @@ fn kernel_is_deterministic_for_a_seed_with_sampling() {
             out[[i, 1]] = 1.0 - p;
         }
         out
-    };
+    });
     let bg = Array2::from_shape_fn((7, 14), |(i, j)| ((i * 7 + j * 3) % 5) as f32 - 2.0);
     let x = Array2::from_shape_fn((6, 14), |(i, j)| ((i * 5 + j * 11) % 7) as f32 - 3.0);
     let run = |seed| {

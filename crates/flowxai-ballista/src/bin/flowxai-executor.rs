@@ -21,9 +21,14 @@ struct Args {
     /// Scheduler port.
     #[arg(long, default_value_t = 50050)]
     scheduler_port: u16,
-    /// Interface to bind the data (Flight) and control (gRPC) services to.
-    #[arg(long, default_value = "0.0.0.0")]
+    /// Interface to bind the data (Flight) and control (gRPC) services to. Loopback by
+    /// default; another interface needs `--data-root` (README, "Security").
+    #[arg(long, default_value = "127.0.0.1")]
     bind_host: String,
+    /// Every file a task reads or writes must lie inside this folder; tasks reaching outside
+    /// it fail, naming the path and the root. Required when binding off loopback.
+    #[arg(long, value_name = "DIR")]
+    data_root: Option<PathBuf>,
     /// Host name the scheduler and other executors use to reach this executor.
     #[arg(long)]
     external_host: Option<String>,
@@ -42,8 +47,31 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() {
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("error: {}", flowxai::error_chain(e.as_ref()));
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    let loopback = args
+        .bind_host
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
+        || args.bind_host == "localhost";
+    if !loopback && args.data_root.is_none() {
+        anyhow::bail!(
+            "--bind-host {} is not loopback: give --data-root DIR, the folder tasks may read and \
+             write (anyone who reaches this executor can submit tasks)",
+            args.bind_host
+        );
+    }
+    let data_root = args
+        .data_root
+        .as_deref()
+        .map(flowxai_ballista::DataRoot::new)
+        .transpose()?;
     let dir = &args.model;
     let model = ScoringModel::load(dir).with_context(|| format!("loading {}", dir.display()))?;
     eprintln!(
@@ -66,6 +94,7 @@ async fn main() -> anyhow::Result<()> {
         vcores,
         work_dir: args.work_dir,
         model: Some(Arc::new(model)),
+        data_root,
     })
     .await?;
     Ok(())

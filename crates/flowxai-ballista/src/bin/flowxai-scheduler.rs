@@ -10,8 +10,10 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "flowxai-scheduler", version)]
 struct Args {
-    /// Address to listen on (executors and clients connect here).
-    #[arg(long, default_value = "0.0.0.0:50050")]
+    /// Address to listen on (executors and clients connect here). Loopback by default: the
+    /// scheduler has no authentication and no TLS, so bind another address only on a private
+    /// network (README, "Security").
+    #[arg(long, default_value = "127.0.0.1:50050")]
     bind: SocketAddr,
     /// Host name executors and clients use for this scheduler.
     #[arg(long, default_value = "localhost")]
@@ -23,8 +25,14 @@ struct Args {
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() {
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("error: {}", flowxai::error_chain(e.as_ref()));
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
     eprintln!(
         "flowxai-scheduler: listening on {} (flowxai UDFs registered for planning)",
         args.bind

@@ -41,11 +41,26 @@ struct Args {
     /// Partitions (parallel tasks per stage).
     #[arg(long, default_value_t = 4)]
     partitions: usize,
+    /// Refuse any input or output outside this folder (symbolic links and `..` resolved).
+    #[arg(long, value_name = "DIR")]
+    data_root: Option<PathBuf>,
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+async fn main() {
+    if let Err(e) = run(Args::parse()).await {
+        eprintln!("error: {}", flowxai::error_chain(e.as_ref()));
+        std::process::exit(1);
+    }
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    if let Some(dir) = &args.data_root {
+        let root = flowxai_ballista::DataRoot::new(dir)?;
+        for path in args.input.iter().chain([&args.output]) {
+            root.confine(path)?;
+        }
+    }
     let model = ScoringModel::load(&args.model)
         .with_context(|| format!("loading {}", args.model.display()))?
         .with_kernel_nsamples(args.explain_nsamples);
@@ -66,6 +81,10 @@ async fn main() -> anyhow::Result<()> {
         summary.seconds,
         summary.rows as f64 / summary.seconds.max(1e-9),
         args.output.display()
+    );
+    println!(
+        "{} rows read = {} scored + {} not scored (a feature the model reads is null)",
+        summary.rows_read, summary.rows, summary.rows_null_feature
     );
     Ok(())
 }

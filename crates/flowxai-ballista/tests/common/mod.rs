@@ -141,18 +141,8 @@ pub fn read_scores(path: &Path) -> BTreeMap<(String, u64), Scored> {
         let labels = strings(&batch, "label").unwrap();
         let predicted = strings(&batch, "predicted").unwrap();
         let explanation = strings(&batch, "explanation");
-        let p_cols: Vec<_> = batch
-            .schema()
-            .fields()
-            .iter()
-            .filter(|f| f.name().starts_with("p_"))
-            .map(|f| batch.column_by_name(f.name()).unwrap().clone())
-            .collect();
         for i in 0..batch.num_rows() {
-            let proba = p_cols
-                .iter()
-                .map(|c| c.as_primitive::<Float32Type>().value(i))
-                .collect();
+            let proba = probabilities(&batch, i);
             let key = (files[i].clone(), lines.value(i));
             let row = Scored {
                 label: labels[i].clone(),
@@ -198,4 +188,45 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// The `p_<class>` values of row `i` of a score output batch, in column order.
+pub fn probabilities(batch: &RecordBatch, i: usize) -> Vec<f32> {
+    batch
+        .schema()
+        .fields()
+        .iter()
+        .filter(|f| f.name().starts_with("p_"))
+        .map(|f| {
+            batch
+                .column_by_name(f.name())
+                .unwrap()
+                .as_primitive::<Float32Type>()
+                .value(i)
+        })
+        .collect()
+}
+
+/// Every row of a score output file as (predicted, probabilities' bits), sorted: for files
+/// without the source columns that key rows.
+pub fn sorted_scores(path: &Path) -> Vec<(String, Vec<u32>)> {
+    let file = std::fs::File::open(path).unwrap();
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut out = Vec::new();
+    for batch in reader {
+        let batch = batch.unwrap();
+        let predicted = strings(&batch, "predicted").unwrap();
+        for (i, p) in predicted.into_iter().enumerate() {
+            let bits = probabilities(&batch, i)
+                .iter()
+                .map(|v| v.to_bits())
+                .collect();
+            out.push((p, bits));
+        }
+    }
+    out.sort();
+    out
 }
