@@ -82,9 +82,8 @@ impl DataRoot {
     /// files it cannot see.
     pub fn check_plan(&self, plan: &Arc<dyn ExecutionPlan>) -> DfResult<()> {
         plan.apply(|node| {
-            let any = node.as_any();
-            if let Some(scan) = any.downcast_ref::<DataSourceExec>() {
-                let source = scan.data_source().as_any();
+            if let Some(scan) = node.downcast_ref::<DataSourceExec>() {
+                let source = scan.data_source();
                 if let Some(files) = source.downcast_ref::<FileScanConfig>() {
                     let store = files.object_store_url.as_str();
                     for file in files.file_groups.iter().flat_map(|g| g.iter()) {
@@ -98,8 +97,8 @@ impl DataRoot {
                     )));
                 }
             }
-            if let Some(sink) = any.downcast_ref::<DataSinkExec>() {
-                let Some(parquet) = sink.sink().as_any().downcast_ref::<ParquetSink>() else {
+            if let Some(sink) = node.downcast_ref::<DataSinkExec>() {
+                let Some(parquet) = sink.sink().downcast_ref::<ParquetSink>() else {
                     return Err(DataFusionError::Plan(
                         "a task writes through a sink other than Parquet and a data root is set"
                             .into(),

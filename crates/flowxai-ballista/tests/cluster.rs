@@ -208,6 +208,7 @@ async fn two_executor_processes_score_like_the_model_and_refuse_what_they_cannot
                 vcores: 2,
                 work_dir: Some(root.join("plain-executor")),
                 model: None,
+                data_root: None,
             },
         ));
         wait_for_port(port);
