@@ -8,7 +8,9 @@
 //! empty cells, negative overflow values). `benches/peers/convert_peers.py` times polars and
 //! pyarrow on the same file.
 //!
-//! Run: `cargo bench --bench convert` then `/work/pyenv/bin/python benches/peers/convert_peers.py`.
+//! Run: `benches/run_pairs.sh convert` (idle machine, same threads on both sides, raw results in
+//! `benches/results/`), or by hand `cargo bench --bench convert` then
+//! `.venv-peers/bin/python benches/peers/convert_peers.py` (venv: see the script's docstring).
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

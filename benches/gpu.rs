@@ -15,9 +15,13 @@
 //! CIC-DDoS2019 sample with ±1 % jitter (`flowdata::resample_synthetic`, seed 42), then the
 //! default `preprocess` pipeline fitted on the real rows. Speed only; never quote accuracy from it.
 //!
+//! The same rows and labels are written to `target/gpu_bench/` (`x.f32`, `y.u32`, `meta.json`,
+//! relative to the working directory: the repository root under `cargo bench` and under
+//! `benches/gpu/run.sh`) for the peer.
+//!
 //! Run (needs a CUDA device; without one it says so and measures nothing):
 //! `cargo bench --bench gpu --features cuda`, then the peer
-//! `python benches/peers/mlp_gpu_peers.py` (PyTorch on the same GPU and shapes). On a machine
+//! `python3 benches/peers/mlp_gpu_peers.py` (PyTorch on the same GPU and rows). On a machine
 //! without Rust, `benches/gpu/prepare.sh` builds this bench here and `benches/gpu/run.sh` runs
 //! it there. Numbers: docs/BENCHMARKS.md, section GPU. `GPU_BENCH_QUICK=1` times fewer samples.
 use std::time::Duration;
@@ -75,6 +79,9 @@ fn benches(c: &mut Criterion) {
         gpu.name(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    // For benches/peers/mlp_gpu_peers.py. Relative, not under CARGO_MANIFEST_DIR: the binary
+    // built by benches/gpu/prepare.sh runs from another checkout's root (benches/gpu/run.sh).
+    common::export_rows(std::path::Path::new("target/gpu_bench"), &x, &y, k);
     let quick = std::env::var("GPU_BENCH_QUICK").is_ok_and(|v| v == "1");
     let p = MlpParams::optimized().check().expect("preset");
     let arch = Architecture {

@@ -5,8 +5,14 @@
 //! CIC-DDoS2019 sample with ±1 % jitter (`flowdata::resample_synthetic`, seed 42), then the
 //! default `preprocess` pipeline fitted on the real rows. Speed only; never quote accuracy from it.
 //!
-//! Run: `cargo bench --bench mlp` and, right after, `/work/pyenv/bin/python benches/peers/mlp_peers.py`
-//! (PyTorch and ONNX Runtime on the same shapes, 2 threads; also `MLP_PEER_THREADS=1`).
+//! The same rows and labels are written to `target/mlp_bench/` (`x.f32`, `y.u32`, `meta.json`)
+//! for the peer.
+//!
+//! Run: `benches/run_pairs.sh mlp` (waits for an idle machine, then this bench with
+//! `RAYON_NUM_THREADS` and `MATMUL_NUM_THREADS` set to `$FLOWXAI_BENCH_THREADS` and, right after,
+//! `benches/peers/mlp_peers.py`: PyTorch and ONNX Runtime on the same rows and thread count;
+//! raw results in `benches/results/`). By hand: `cargo bench --bench mlp` then
+//! `.venv-peers/bin/python benches/peers/mlp_peers.py` (venv: see that script's docstring).
 //!
 //! Measured numbers and ratios live in docs/BENCHMARKS.md (regenerate the criterion table with
 //! `cargo xtask bench`). In short, on 2 shared AMD EPYC cores: training 156–159 K samples/s on one
@@ -35,6 +41,9 @@ fn benches(c: &mut Criterion) {
         x.ncols(),
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    // The peer (benches/peers/mlp_peers.py) reads these: the same rows on both sides.
+    let export = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/mlp_bench");
+    common::export_rows(&export, &x, &y, k);
     let p = MlpParams::optimized().check().expect("preset");
     let arch = Architecture {
         n_features: x.ncols(),

@@ -6,10 +6,11 @@
 //! features, non-finite cells set to -1 (thesis). Speed only. The same rows are written to
 //! `target/preprocess_bench/x.npy` for the peer.
 //!
-//! Run: `cargo bench --bench preprocess` then
-//! `/work/pyenv/bin/python benches/peers/preprocess_peers.py` (numpy + scikit-learn
-//! `RobustScaler`, numpy/scipy normal scores and scikit-learn's `QuantileTransformer` on the same
-//! rows; prints flows/s and the ratios to criterion's estimates).
+//! Run: `benches/run_pairs.sh preprocess` (idle machine, same threads on both sides, raw results
+//! in `benches/results/`), or by hand `cargo bench --bench preprocess` then
+//! `.venv-peers/bin/python benches/peers/preprocess_peers.py` (venv: see the script's
+//! docstring): numpy + scikit-learn `RobustScaler`, numpy/scipy normal scores and scikit-learn's
+//! `QuantileTransformer` on the same rows; prints flows/s and the ratios to criterion's means.
 use std::io::Write;
 use std::path::Path;
 

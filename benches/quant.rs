@@ -12,8 +12,9 @@
 //! The weights and inputs are also written to `target/quant-bench/` so that
 //! `benches/peers/quant_peers.py` times ONNX Runtime and PyTorch on exactly the same numbers.
 //!
-//! Run: `cargo bench --bench quant` (then `/work/pyenv/bin/python benches/peers/quant_peers.py`;
-//! on a shared machine run the pairs back to back, see docs/BENCHMARKS.md). With
+//! Run: `benches/run_pairs.sh quant` (idle machine, same threads on both sides, raw results in
+//! `benches/results/`), or by hand `cargo bench --bench quant` then
+//! `.venv-peers/bin/python benches/peers/quant_peers.py` (venv: see the script's docstring). With
 //! `QUANT_CPU_TIME=1` it also prints flows per CPU-second (load-independent; use
 //! `RAYON_NUM_THREADS=1` and compare with `quant_peers.py --ort-only --threads 1 --cpu-time`).
 use std::path::{Path, PathBuf};

@@ -16,9 +16,11 @@
 //!   criterion's minimum of 10 samples plus warm-up); 10 samples of one fit each. Throughput is
 //!   training rows per second.
 //!
-//! Run: `cargo bench --bench rf` then `/work/pyenv/bin/python benches/peers/rf_peers.py`
-//! (scikit-learn RandomForestClassifier, n_jobs=2, the same rows, tree count and training rows;
-//! it prints the ratios against criterion's estimates).
+//! Run: `benches/run_pairs.sh rf` (idle machine, same threads on both sides, raw results in
+//! `benches/results/`), or by hand `cargo bench --bench rf` then
+//! `.venv-peers/bin/python benches/peers/rf_peers.py` (venv: see the script's docstring):
+//! scikit-learn RandomForestClassifier, n_jobs = `FLOWXAI_BENCH_THREADS`, the same rows, tree
+//! count and training rows; it prints the ratios against criterion's means.
 use std::io::Write;
 use std::path::{Path, PathBuf};
 

@@ -1,7 +1,9 @@
 //! KernelSHAP and TreeSHAP throughput beside the Python shap library (benches/peers/shap_peers.py).
 //!
 //! Run the peer first (it trains/exports the models and data under target/shap_bench/):
-//!     /work/pyenv/bin/python benches/peers/shap_peers.py
+//!     benches/run_pairs.sh shap
+//! or by hand (venv: see the peer's docstring):
+//!     .venv-peers/bin/python benches/peers/shap_peers.py
 //!     cargo bench --bench shap
 //! Both sides explain the same models on the same real CIC-DDoS2019 rows:
 //! - KernelSHAP: MLP 76→128→256→128→64→17 (ReLU, ELU, ReLU, ELU, softmax; fixed random weights
@@ -211,7 +213,7 @@ fn bench(c: &mut Criterion) {
         (read("mlp.json"), read("data.json"), read("forest.json"))
     else {
         eprintln!(
-            "target/shap_bench/*.json missing: run `/work/pyenv/bin/python benches/peers/shap_peers.py` first; skipping"
+            "target/shap_bench/*.json missing: run `.venv-peers/bin/python benches/peers/shap_peers.py` first; skipping"
         );
         return;
     };

@@ -1,4 +1,5 @@
 //! Data shared by the MLP benches (`mlp.rs`, `gpu.rs`).
+use std::io::Write;
 use std::path::Path;
 
 use ndarray::{Array1, Array2};
@@ -27,4 +28,30 @@ pub fn resampled_preprocessed(rows: usize) -> (Array2<f32>, Array1<usize>, usize
         .map(|&c| c as usize)
         .collect();
     (x, y, k)
+}
+
+/// Writes the rows a bench measures on for its Python peer (`benches/peers/mlp_peers.py`,
+/// `mlp_gpu_peers.py`), so that both sides time the same numbers: `x.f32` (row-major,
+/// little-endian f32), `y.u32` (little-endian u32 labels) and `meta.json`
+/// (`{"rows", "features", "classes"}`) in `dir`, created if missing.
+pub fn export_rows(dir: &Path, x: &Array2<f32>, y: &Array1<usize>, k: usize) {
+    std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
+    let path = dir.join("x.f32");
+    let mut f = std::io::BufWriter::new(
+        std::fs::File::create(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    );
+    // `iter` walks in logical (row-major) order whatever the memory layout.
+    for v in x.iter() {
+        f.write_all(&v.to_le_bytes()).expect("write x.f32");
+    }
+    f.flush().expect("write x.f32");
+    let yb: Vec<u8> = y.iter().flat_map(|&c| (c as u32).to_le_bytes()).collect();
+    std::fs::write(dir.join("y.u32"), yb).expect("write y.u32");
+    let meta = serde_json::json!({
+        "data": "synthetic (resampled) CIC-DDoS2019 balanced sample, default preprocess pipeline",
+        "rows": x.nrows(),
+        "features": x.ncols(),
+        "classes": k,
+    });
+    std::fs::write(dir.join("meta.json"), meta.to_string()).expect("write meta.json");
 }

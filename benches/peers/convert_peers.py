@@ -4,13 +4,27 @@ same cleaning: strip header names, drop identifier / duplicated / CWE columns, f
 float32, drop rows with any non-finite feature (Infinity, NaN, empty), trim labels, map
 UDP-lag -> UDPLag, add family / is_attack / dataset / source_file / source_line columns.
 
-Run after the bench has generated the file:
-    /work/pyenv/bin/python benches/peers/convert_peers.py [csv] [--repeat 3]
-Prints MB/s and flows/s for each peer (best of --repeat runs, wall clock), and checks once that
-flowdata's own Parquet output (target/flowdata-bench/convert_out.parquet) is readable by pyarrow
-and polars and agrees with them row for row.
+Statistic: the MEAN wall-clock time of --repeat conversions (default 10, criterion's sample_size
+for group convert) after one untimed warm-up, as MB/s and flows/s, against criterion's mean of
+convert/csv_to_parquet_zstd (throughput: the file's bytes); the min is kept beside it.
+Threads: FLOWXAI_BENCH_THREADS (default: all CPUs) for polars (POLARS_MAX_THREADS) and pyarrow
+(set_cpu_count); run the Rust bench with RAYON_NUM_THREADS set to the same number. Waits for the
+1-minute load average to fall below 1 before timing (recorded).
+Also checks once that flowdata's own Parquet output (target/flowdata-bench/convert_out.parquet)
+is readable by pyarrow and polars and agrees with them row for row.
+Output: benches/results/convert_peers-<UTC stamp>.json (raw samples, machine, criterion's
+numbers, the ratios).
+
+Run from the repository root, after the bench has generated the file:
+    cargo bench --bench convert
+    .venv-peers/bin/python benches/peers/convert_peers.py [csv] [--repeat 10] [--peers polars,pyarrow]
+or both sides back to back: `benches/run_pairs.sh convert`.
+Venv on a fresh machine (from the repository root):
+    python3 -m venv .venv-peers && .venv-peers/bin/pip install -r benches/peers/requirements.txt
 """
 import argparse, os, sys, time
+
+import peerlib  # first: sets POLARS_MAX_THREADS and the BLAS variables before the imports below
 
 import numpy as np
 import polars as pl
@@ -117,29 +131,45 @@ def check_flowdata_output(ours, polars_out):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("csv", nargs="?", default=DEFAULT)
-    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--repeat", type=int, default=10, help="timed runs (criterion's sample_size)")
     ap.add_argument("--peers", default="polars,pyarrow")
     args = ap.parse_args()
     if not os.path.exists(args.csv):
         sys.exit(f"{args.csv}: not found; run `cargo bench --bench convert` first to generate it")
+    peerlib.pin_threads()
     size = os.path.getsize(args.csv)
-    print(f"input: {args.csv} (synthetic (resampled), {size / 1e6:.1f} MB), {os.cpu_count()} CPUs")
+    print(f"input: {args.csv} (synthetic (resampled), {size / 1e6:.1f} MB), threads {peerlib.THREADS}, "
+          f"{args.repeat} timed runs each")
     # Outputs always go to target/, never beside the input (the input may be shared data).
     outdir = os.path.join(ROOT, "target/flowdata-bench")
     os.makedirs(outdir, exist_ok=True)
     peers = {"polars": run_polars, "pyarrow": run_pyarrow}
+    ours = peerlib.criterion("convert", "csv_to_parquet_zstd")
+    peerlib.wait_idle()
+    results = {}
     for name in args.peers.split(","):
         fn = peers[name]
         out = os.path.join(outdir, f"peer_{name}.parquet")
-        best, rows = float("inf"), 0
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            rows = fn(args.csv, out)
-            best = min(best, time.perf_counter() - t0)
-        print(f"{name:8s} {pl.__version__ if name == 'polars' else pa.__version__:8s} best {best:.3f} s  "
-              f"{size / best / 1e6:7.1f} MB/s  {rows / best:,.0f} flows/s  rows kept {rows}")
+        rows = fn(args.csv, out)  # also the warm-up
+        st = peerlib.measure(lambda: fn(args.csv, out), args.repeat, warmup=0)
+        st["warmup"] = 1  # the call above
+        r = peerlib.compare(ours, st, size)
+        r.update({"version": pl.__version__ if name == "polars" else pa.__version__, "rows_kept": rows,
+                  "flows_per_s_mean": rows / st["mean_s"], "mb_per_s_mean": size / st["mean_s"] / 1e6})
+        results[name] = r
+        line = (f"{name:8s} {r['version']:8s} mean {st['mean_s']:.3f} s  {r['mb_per_s_mean']:7.1f} MB/s  "
+                f"{r['flows_per_s_mean']:,.0f} flows/s  (best {st['min_s']:.3f} s)  rows kept {rows}")
+        if "ratio_mean" in r:
+            line += f" | ours {r['ours_per_s_mean'] / 1e6:.1f} MB/s, ours/peer {r['ratio_mean']:.2f}x"
+        print(line, flush=True)
     if "polars" in args.peers:
         check_flowdata_output(os.path.join(outdir, "convert_out.parquet"), os.path.join(outdir, "peer_polars.parquet"))
+    peerlib.save("convert_peers", {
+        "data": {"csv": args.csv, "bytes": size},
+        "statistic": f"mean of {args.repeat} timed runs after 1 warm-up (min kept); criterion: mean of its samples",
+        "criterion_csv_to_flowframe": peerlib.criterion("convert", "csv_to_flowframe"),
+        "results": results,
+    })
 
 
 main()

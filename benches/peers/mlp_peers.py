@@ -1,22 +1,39 @@
 """Peers for benches/mlp.rs: PyTorch training samples/s and inference flows/s, ONNX Runtime fp32
-inference flows/s, for the thesis `optimized` MLP 76→128→256→128→64→16 (BatchNorm after the first
+inference flows/s, for the thesis `optimized` MLP 76→128→256→128→64→K (BatchNorm after the first
 three Linear, dropout 0.3/0.4/0.2, ReLU/ReLU/ELU/ReLU).
 
-Same shapes as the Rust bench: 1,048,576 rows x 76 features, 16 classes; inference in batches of
-8192, training 128 timed steps (131,072 samples) of a 1M-row epoch at batch 1024 (AdamW wd 0.01, OneCycleLR max_lr 0.004 stepped per batch,
-weighted cross-entropy). Data: synthetic gaussian rows of that shape (dense fp32 speed does not
-depend on the values). 2 threads everywhere (torch.set_num_threads(2), ORT intra_op_num_threads=2).
-ONNX model: built with onnx.helper from the eval-mode network with BatchNorm folded (Gemm + Relu/Elu),
-i.e. the same serving graph as mlp-core's.
+Data: the rows and labels the Rust bench measures on, which it exports to target/mlp_bench/
+(x.f32 row-major little-endian f32, y.u32, meta.json): 1,048,576 synthetic (resampled)
+CIC-DDoS2019 rows through the default preprocess pipeline, K fine classes.
 
-Run: /work/pyenv/bin/python benches/peers/mlp_peers.py  (torch 2.15.0, onnxruntime 1.32.0)
-     MLP_PEER_THREADS=1 /work/pyenv/bin/python benches/peers/mlp_peers.py  (single-threaded peers)
-On a 2-core machine shared with other jobs, OpenMP-threaded peers (PyTorch training above all)
-can be much slower with 2 threads than with 1 (spinning threads preempted at barriers): run both
-and compare against the better one.
+What is timed (each the mean of as many timed calls as criterion takes samples, 10, after one
+untimed warm-up call; the min is kept beside it):
+- pytorch_train_epoch vs mlp/mlp_train_epoch: one call = what one criterion iteration times, a
+  whole fit of one epoch over the first 131,072 rows: a fresh model, AdamW (wd 0.01), OneCycleLR
+  (max_lr 0.004, 128 steps, stepped per batch), balanced-sqrt class weights, a fresh shuffle, 128
+  steps at batch 1024 (dropout, BatchNorm, weighted cross-entropy). Reported as samples/s.
+- pytorch_infer_fp32 / onnxruntime_infer_fp32 vs mlp/mlp_infer_fp32: softmax probabilities of
+  all 1,048,576 rows in batches of 8192, eval mode. ONNX model: built with onnx.helper from the
+  trained eval-mode network with BatchNorm folded (Gemm + Relu/Elu + Softmax), i.e. the same
+  serving graph as mlp-core's; checked against torch's output.
+Threads: FLOWXAI_BENCH_THREADS (default: all CPUs) for torch (intra- and inter-op), BLAS and ORT
+(intra_op); run the Rust bench with RAYON_NUM_THREADS and MATMUL_NUM_THREADS (mlp-core's
+matrixmultiply GEMMs) set to the same number. Before timing it waits for the 1-minute load
+average to fall below 1 (recorded).
+Output: benches/results/mlp_peers-<UTC stamp>.json (raw samples, machine, criterion's numbers and
+the ratios ours/peer when target/criterion/mlp has them).
+
+Run from the repository root, after `cargo bench --bench mlp` (which writes the rows):
+    FLOWXAI_BENCH_THREADS=2 .venv-peers/bin/python benches/peers/mlp_peers.py
+or both sides back to back: `benches/run_pairs.sh mlp`. MLP_PEER_REPEATS overrides the 10 calls.
+Venv on a fresh machine (from the repository root):
+    python3 -m venv .venv-peers && .venv-peers/bin/pip install -r benches/peers/requirements.txt
 """
+import json
 import os
-import time
+import sys
+
+import peerlib  # first: sets the thread variables before numpy/torch load
 
 import numpy as np
 import onnx
@@ -25,16 +42,24 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 from torch import nn
 
-ROWS, F, K = 1 << 20, 76, 16
+DATA = peerlib.ROOT / "target" / "mlp_bench"
 INFER_BATCH, TRAIN_BATCH = 8192, 1024
-TRAIN_STEPS = 128  # timed steps of the 1M-row epoch (same 131,072 samples as the Rust bench)
-THREADS = int(os.environ.get("MLP_PEER_THREADS", "2"))  # 2 = the Rust side's cores
-torch.set_num_threads(THREADS)
-torch.manual_seed(42)
-rng = np.random.default_rng(42)
-x_np = rng.standard_normal((ROWS, F), dtype=np.float32)
-y_np = rng.integers(0, K, ROWS)
+TRAIN_ROWS = 1 << 17  # the Rust bench's TRAIN_ROWS: 128 steps of 1024
+REPEATS = int(os.environ.get("MLP_PEER_REPEATS", "10"))  # criterion's sample_size for group mlp
+
+if not (DATA / "meta.json").exists():
+    sys.exit(f"{DATA}/meta.json missing: run `cargo bench --bench mlp` first (it exports the rows)")
+meta = json.loads((DATA / "meta.json").read_text())
+ROWS, F, K = int(meta["rows"]), int(meta["features"]), int(meta["classes"])
+x_np = np.fromfile(DATA / "x.f32", dtype="<f4").reshape(ROWS, F)
+y_np = np.fromfile(DATA / "y.u32", dtype="<u4").astype(np.int64)
+assert y_np.shape == (ROWS,), (y_np.shape, ROWS)
 x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+xt, yt = x[:TRAIN_ROWS], y[:TRAIN_ROWS]
+ort_options = peerlib.pin_threads()
+torch.manual_seed(42)
+print(f"data: {meta.get('data', 'target/mlp_bench')} {ROWS} x {F}, {K} classes; torch {torch.__version__}, "
+      f"onnxruntime {ort.__version__}, threads {peerlib.THREADS}, {REPEATS} timed calls each", flush=True)
 
 
 class Model(nn.Module):
@@ -51,37 +76,39 @@ class Model(nn.Module):
         return self.net(inp)
 
 
-def train_epoch(model):
+def balanced_sqrt_weights(labels):
+    """mlp-core's `balanced_sqrt`: sqrt(n / (k_present * count)), mean 1 over present classes."""
+    counts = torch.bincount(labels, minlength=K).double()
+    present = counts > 0
+    w = torch.zeros(K, dtype=torch.float64)
+    w[present] = torch.sqrt(counts.sum() / (present.sum() * counts[present]))
+    w[present] /= w[present].mean()
+    return w.float()
+
+
+def fit_one_epoch():
+    """One criterion iteration's worth: init + 128 optimizer steps over TRAIN_ROWS rows."""
+    model = Model()
+    steps = (TRAIN_ROWS + TRAIN_BATCH - 1) // TRAIN_BATCH
     opt = torch.optim.AdamW(model.parameters(), lr=0.004, weight_decay=0.01)
-    steps = (ROWS + TRAIN_BATCH - 1) // TRAIN_BATCH
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.004, total_steps=steps)
-    loss_fn = nn.CrossEntropyLoss(weight=torch.rand(K) + 0.5)
+    loss_fn = nn.CrossEntropyLoss(weight=balanced_sqrt_weights(yt))
     model.train()
-    perm = torch.randperm(ROWS)
-    t0 = time.perf_counter()
-    for i in range(TRAIN_STEPS + 3):
-        if i == 3:  # three warm-up steps
-            t0 = time.perf_counter()
+    perm = torch.randperm(TRAIN_ROWS)
+    for i in range(steps):
         idx = perm[i * TRAIN_BATCH:(i + 1) * TRAIN_BATCH]
-        xb, yb = x[idx], y[idx]
         opt.zero_grad(set_to_none=True)
-        loss = loss_fn(model(xb), yb)
+        loss = loss_fn(model(xt[idx]), yt[idx])
         loss.backward()
         opt.step()
         sched.step()
-    return TRAIN_STEPS * TRAIN_BATCH / (time.perf_counter() - t0)
+    return model
 
 
 def torch_infer(model):
-    model.eval()
-    best = 0.0
     with torch.inference_mode():
-        for _ in range(3):
-            t0 = time.perf_counter()
-            for i in range(0, ROWS, INFER_BATCH):
-                torch.softmax(model(x[i:i + INFER_BATCH]), dim=1)
-            best = max(best, ROWS / (time.perf_counter() - t0))
-    return best
+        for i in range(0, ROWS, INFER_BATCH):
+            torch.softmax(model(x[i:i + INFER_BATCH]), dim=1)
 
 
 def folded_layers(model):
@@ -125,31 +152,42 @@ def onnx_model(layers):
     return m
 
 
-def ort_infer(model_proto):
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = THREADS
-    so.inter_op_num_threads = 1
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    sess = ort.InferenceSession(model_proto.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    best = 0.0
-    for _ in range(3):
-        t0 = time.perf_counter()
-        for i in range(0, ROWS, INFER_BATCH):
-            sess.run(None, {"x": x_np[i:i + INFER_BATCH]})
-        best = max(best, ROWS / (time.perf_counter() - t0))
-    return best, sess
+def ort_infer(sess):
+    for i in range(0, ROWS, INFER_BATCH):
+        sess.run(None, {"x": x_np[i:i + INFER_BATCH]})
 
 
-model = Model()
-train_sps = train_epoch(model)
-torch_fps = torch_infer(model)
-layers = folded_layers(model)
-ort_fps, sess = ort_infer(onnx_model(layers))
+peerlib.wait_idle()
+train = peerlib.measure(fit_one_epoch, REPEATS, warmup=1)
+model = fit_one_epoch()  # the network served below (trained weights, running BatchNorm stats)
+model.eval()
+torch_inf = peerlib.measure(lambda: torch_infer(model), REPEATS, warmup=1)
+so = ort_options()
+so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+sess = ort.InferenceSession(onnx_model(folded_layers(model)).SerializeToString(), so,
+                            providers=["CPUExecutionProvider"])
 # Sanity: ORT's folded graph equals torch's eval output.
 with torch.inference_mode():
     ref = torch.softmax(model(x[:256]), dim=1).numpy()
-assert np.abs(sess.run(None, {"x": x_np[:256]})[0] - ref).max() < 1e-4
-print(f"torch {torch.__version__}, onnxruntime {ort.__version__}, threads {THREADS}, rows {ROWS}")
-print(f"pytorch_train_epoch: {train_sps:,.0f} samples/s (batch {TRAIN_BATCH})")
-print(f"pytorch_infer_fp32: {torch_fps:,.0f} flows/s (batch {INFER_BATCH}, best of 3)")
-print(f"onnxruntime_infer_fp32: {ort_fps:,.0f} flows/s (batch {INFER_BATCH}, best of 3)")
+max_diff = float(np.abs(sess.run(None, {"x": x_np[:256]})[0] - ref).max())
+assert max_diff < 1e-4, max_diff
+ort_inf = peerlib.measure(lambda: ort_infer(sess), REPEATS, warmup=1)
+
+results = {
+    "pytorch_train_epoch": peerlib.compare(peerlib.criterion("mlp", "mlp_train_epoch"), train, TRAIN_ROWS),
+    "pytorch_infer_fp32": peerlib.compare(peerlib.criterion("mlp", "mlp_infer_fp32"), torch_inf, ROWS),
+    "onnxruntime_infer_fp32": peerlib.compare(peerlib.criterion("mlp", "mlp_infer_fp32"), ort_inf, ROWS),
+}
+for name, r in results.items():
+    unit = "samples/s" if "train" in name else "flows/s"
+    line = (f"{name:24s} peer mean {r['peer_per_s_mean']:12,.0f} {unit} (best {r['peer_per_s_best']:,.0f})")
+    if "ratio_mean" in r:
+        line += f" | ours mean {r['ours_per_s_mean']:12,.0f} | ours/peer {r['ratio_mean']:.2f}x"
+    print(line)
+peerlib.save("mlp_peers", {
+    "data": {"source": str(DATA.relative_to(peerlib.ROOT)), **meta},
+    "shapes": {"infer_batch": INFER_BATCH, "train_batch": TRAIN_BATCH, "train_rows": TRAIN_ROWS},
+    "statistic": f"mean of {REPEATS} timed calls after 1 warm-up (min kept); criterion: mean of its samples",
+    "ort_vs_torch_max_abs_diff": max_diff,
+    "results": results,
+})

@@ -1,22 +1,34 @@
 """Peer benchmark for benches/preprocess.rs: numpy + scikit-learn on the same rows.
 
-Run from the repository root, after `cargo bench --bench preprocess` (which writes the data):
-    /work/pyenv/bin/python benches/peers/preprocess_peers.py
-Reads target/preprocess_bench/x.npy: synthetic (resampled) 1,048,576 x 76 float32 rows from the
-real CIC-DDoS2019 sample (+-1 % jitter, seed 42).
+Reads target/preprocess_bench/x.npy, which `cargo bench --bench preprocess` writes: synthetic
+(resampled) 1,048,576 x 76 float32 rows from the real CIC-DDoS2019 sample (+-1 % jitter, seed 42).
 thesis     = np.percentile(1, 99) + np.clip, then sklearn RobustScaler() (fit / transform).
 log_robust = sign*log1p, np.percentile(0.1, 99.9) + np.clip, median/IQR with max-min fallback.
 default    = normal scores: per column np.unique(return_counts) -> midrank CDF -> scipy ndtri,
              1,000 knots; transform with np.interp (the definition the Rust fixtures test).
-Also printed, not compared: scikit-learn's QuantileTransformer(output_distribution="normal"),
+Also timed, not compared: scikit-learn's QuantileTransformer(output_distribution="normal"),
 the library a Python user would reach for (a different transform, see preprocess::Preset).
-Transform timings include the copy of the input (like the Rust bench). Best of 3 runs each,
-reported as flows/s, with the ratio to criterion's mean estimate when target/criterion has it.
-numpy and scikit-learn run single-threaded here (percentile/median/clip do not use threads).
+Transform timings include the copy of the input (like the Rust bench).
+Statistic: the MEAN of PREPROCESS_PEER_REPEATS timed calls (default 10, criterion's sample_size)
+after one untimed warm-up, as flows/s, against criterion's mean of preprocess/<fit|transform>_<preset>;
+the min is kept beside it.
+Threads: FLOWXAI_BENCH_THREADS (default: all CPUs) caps BLAS/OpenMP (threadpoolctl), but
+np.percentile/median/clip/unique/interp run on one thread whatever the cap, while the Rust side
+uses RAYON_NUM_THREADS threads; so each result also records CPU seconds per call and flows per
+CPU-second. Waits for the 1-minute load average to fall below 1 before timing (recorded).
+Output: benches/results/preprocess_peers-<UTC stamp>.json (raw samples, machine, criterion's
+numbers, the ratios) and target/preprocess_bench/peer_results.json (a copy).
+
+Run from the repository root, after `cargo bench --bench preprocess` (which writes the data):
+    FLOWXAI_BENCH_THREADS=2 .venv-peers/bin/python benches/peers/preprocess_peers.py
+or both sides back to back: `benches/run_pairs.sh preprocess`.
+Venv on a fresh machine (from the repository root):
+    python3 -m venv .venv-peers && .venv-peers/bin/pip install -r benches/peers/requirements.txt
 """
-import json
-import pathlib
-import time
+import os
+import sys
+
+import peerlib  # first: sets the thread variables before numpy/scikit-learn load
 
 import numpy as np
 import scipy
@@ -24,11 +36,16 @@ import sklearn
 from scipy.special import ndtri
 from sklearn.preprocessing import QuantileTransformer, RobustScaler
 
-ROOT = pathlib.Path(__file__).resolve().parents[2]
-x = np.load(ROOT / "target" / "preprocess_bench" / "x.npy")
+DATA = peerlib.ROOT / "target" / "preprocess_bench"
+REPEATS = int(os.environ.get("PREPROCESS_PEER_REPEATS", "10"))
+if not (DATA / "x.npy").exists():
+    sys.exit(f"{DATA}/x.npy missing: run `cargo bench --bench preprocess` first (it exports the rows)")
+x = np.load(DATA / "x.npy")
 n = x.shape[0]
+peerlib.pin_threads()
 print(f"data: synthetic (resampled) {x.shape[0]} x {x.shape[1]} float32, numpy {np.__version__}, "
-      f"scikit-learn {sklearn.__version__}, scipy {scipy.__version__}")
+      f"scikit-learn {sklearn.__version__}, scipy {scipy.__version__}, threads {peerlib.THREADS}, "
+      f"{REPEATS} timed calls each", flush=True)
 
 
 def fit_thesis(a):
@@ -94,39 +111,28 @@ def transform_sklearn_quantile(qt, a):
     return qt.transform(a)
 
 
-def best(f, *args):
-    ts = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        out = f(*args)
-        ts.append(time.perf_counter() - t0)
-    return min(ts), out
-
-
-def criterion_mean_s(name):
-    p = ROOT / "target" / "criterion" / "preprocess" / name / "new" / "estimates.json"
-    if not p.exists():
-        return None
-    return json.loads(p.read_text())["mean"]["point_estimate"] / 1e9
-
-
+peerlib.wait_idle()
 results = {}
 for preset, fit, tr in [("thesis", fit_thesis, transform_thesis),
                         ("log_robust", fit_log_robust, transform_log_robust),
                         ("default", fit_default, transform_default),
                         ("sklearn_quantile", fit_sklearn_quantile, transform_sklearn_quantile)]:
-    tf, model = best(fit, x)
-    tt, _ = best(tr, model, x)
-    for kind, t in [("fit", tf), ("transform", tt)]:
+    st_fit = peerlib.measure(lambda: fit(x), REPEATS, warmup=1)
+    model = fit(x)
+    st_tr = peerlib.measure(lambda: tr(model, x), REPEATS, warmup=1)
+    for kind, st in [("fit", st_fit), ("transform", st_tr)]:
         name = f"{kind}_{preset}"
-        peer = n / t
-        rust_s = criterion_mean_s(name)
-        line = f"{name:18s} peer {peer:14,.0f} flows/s"
-        if rust_s:
-            rust = n / rust_s
-            line += f" | rust {rust:14,.0f} flows/s | rust/peer {rust / peer:6.2f}x"
-            results[name] = {"peer_flows_per_s": peer, "rust_flows_per_s": rust, "ratio": rust / peer}
-        else:
-            results[name] = {"peer_flows_per_s": peer}
-        print(line)
-(ROOT / "target" / "preprocess_bench" / "peer_results.json").write_text(json.dumps(results, indent=1))
+        # sklearn_quantile has no Rust counterpart: criterion() finds nothing and no ratio is made.
+        r = peerlib.compare(peerlib.criterion("preprocess", name), st, n)
+        results[name] = r
+        line = (f"{name:28s} peer mean {r['peer_per_s_mean']:14,.0f} flows/s (best {r['peer_per_s_best']:,.0f}; "
+                f"{r['peer_per_cpu_s']:,.0f} per CPU-s)")
+        if "ratio_mean" in r:
+            line += f" | rust mean {r['ours_per_s_mean']:14,.0f} flows/s | rust/peer {r['ratio_mean']:6.2f}x"
+        print(line, flush=True)
+path = peerlib.save("preprocess_peers", {
+    "data": {"source": str(DATA.relative_to(peerlib.ROOT) / "x.npy"), "rows": n, "features": x.shape[1]},
+    "statistic": f"mean of {REPEATS} timed calls after 1 warm-up (min kept); criterion: mean of its samples",
+    "results": results,
+})
+(DATA / "peer_results.json").write_text(path.read_text())

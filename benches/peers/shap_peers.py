@@ -1,27 +1,48 @@
 """Peer benchmark for benches/shap.rs: the Python shap library on the same models and data.
 
-Run from the repository root (before `cargo bench --bench shap`, which loads what this writes):
-    /work/pyenv/bin/python benches/peers/shap_peers.py
-Writes target/shap_bench/{mlp.json, forest.json, data.json, peer_results.json}.
+Runs BEFORE `cargo bench --bench shap`, which loads what this writes to target/shap_bench/
+(mlp.json, forest.json, data.json, tree_shap_values_peer.json, peer_results.json).
 
 Data: real CIC-DDoS2019 flows (shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv,
-76 numeric feature columns, rows with NaN/inf dropped), standardised with their own mean/std.
+76 numeric feature columns, rows with NaN/inf dropped), standardised with their own mean/std;
+the Rust bench explains the same rows (data.json).
 Models:
 - MLP of the `optimized` shape 76→128→256→128→64→17 (ReLU, ELU, ReLU, ELU, softmax) with fixed
-  random He-normal weights (seed 0); forward in float32 numpy (OpenBLAS sgemm).
+  random He-normal weights (seed 0); forward in float32 numpy (BLAS sgemm).
 - RandomForestClassifier(n_estimators=100, random_state=0) on all 16 labels of the sample; its
   trees are exported (children, feature, threshold, value as class fractions, weighted cover).
-Timings (shap 0.51):
+Timings (shap 0.51), each the MEAN seconds per flow over SHAP_PEER_REPEATS timed passes (default
+10, criterion's sample_size for both shap groups) after one warm-up, min kept beside it:
 - KernelExplainer(f, 100 background rows sampled with seed 0), nsamples="auto" (2M+2048),
-  l1_reg="num_features(10)" (shap's default), seconds per explained flow.
-- TreeExplainer(rf, feature_perturbation="tree_path_dependent").shap_values, seconds per flow.
+  l1_reg="num_features(10)" (shap's default), over SHAP_PEER_KERNEL_FLOWS flows per pass (4,
+  like shap_kernel_mlp/flowxai);
+- TreeExplainer(rf, feature_perturbation="tree_path_dependent").shap_values over
+  SHAP_PEER_TREE_FLOWS flows per pass (200, like shap_tree_forest100/flowxai).
+Threads: shap's explainers run single-threaded (a Python loop; TreeExplainer's C++ on one
+thread); only the numpy MLP's matrix products use BLAS threads, capped at FLOWXAI_BENCH_THREADS
+(default: all CPUs), while the Rust side uses RAYON_NUM_THREADS threads. So CPU seconds per flow
+(process CPU time of all threads) are recorded beside wall time: compare per CPU-second too.
+Waits for the 1-minute load average to fall below 1 before timing (recorded).
+Output: benches/results/shap_peers-<UTC stamp>.json (raw samples, machine) and
+target/shap_bench/peer_results.json (the means, read by the Rust bench for its printed ratio).
+After the bench, `shap_peers.py --compare benches/results/shap_peers-<stamp>.json` writes
+benches/results/shap_compare-<stamp>.json: that peer file's means beside criterion's
+(shap_kernel_mlp/flowxai, shap_tree_forest100/flowxai) and the ratios.
+
+Run from the repository root:
+    FLOWXAI_BENCH_THREADS=2 .venv-peers/bin/python benches/peers/shap_peers.py
+    RAYON_NUM_THREADS=2 cargo bench --bench shap
+or all three steps back to back: `benches/run_pairs.sh shap`.
+Venv on a fresh machine (from the repository root):
+    python3 -m venv .venv-peers && .venv-peers/bin/pip install -r benches/peers/requirements.txt
 """
 import json
 import os
 import pathlib
 import sys
-import time
 import warnings
+
+import peerlib  # first: sets the thread variables before numpy loads
 
 import numpy as np
 import pandas as pd
@@ -30,12 +51,37 @@ import sklearn
 from sklearn.ensemble import RandomForestClassifier
 
 warnings.filterwarnings("ignore")
-ROOT = pathlib.Path(__file__).resolve().parents[2]
+ROOT = peerlib.ROOT
+KERNEL_GROUP, TREE_GROUP = "shap_kernel_mlp", "shap_tree_forest100"
+
+
+def compare_mode(peer_json):
+    """--compare: the peer file's means beside criterion's, saved as shap_compare-<stamp>.json."""
+    peer = json.loads(pathlib.Path(peer_json).read_text())
+    out = {"peer_file": str(peer_json)}
+    for key, group in (("kernel", KERNEL_GROUP), ("tree", TREE_GROUP)):
+        st = peer["results"][key]
+        flows = peer["results"][f"{key}_flows"]
+        out[key] = peerlib.compare(peerlib.criterion(group, "flowxai"), st, flows)
+        r = out[key]
+        line = f"{key}: shap mean {r['peer_per_s_mean']:.3f} flows/s ({r['peer_per_cpu_s']:.3f} per CPU-s)"
+        if "ratio_mean" in r:
+            line += f" | flowxai mean {r['ours_per_s_mean']:.3f} flows/s | flowxai/shap {r['ratio_mean']:.1f}x"
+        print(line)
+    peerlib.save("shap_compare", out)
+
+
+if len(sys.argv) == 3 and sys.argv[1] == "--compare":
+    compare_mode(sys.argv[2])
+    sys.exit(0)
+
 OUT = ROOT / "target" / "shap_bench"
 OUT.mkdir(parents=True, exist_ok=True)
 CSV = ROOT / ".." / "shared" / "datasets" / "cic-ddos2019" / "balanced-sample" / "combined_data.csv"
 N_KERNEL_FLOWS = int(os.environ.get("SHAP_PEER_KERNEL_FLOWS", "4"))
 N_TREE_FLOWS = int(os.environ.get("SHAP_PEER_TREE_FLOWS", "200"))
+REPEATS = int(os.environ.get("SHAP_PEER_REPEATS", "10"))
+peerlib.pin_threads()
 
 df = pd.read_csv(CSV, low_memory=False)
 feat = df.columns[4:80]
@@ -84,19 +130,25 @@ explained = Xs[ex_idx]
 
 ke = shap.KernelExplainer(mlp, bg)
 xk = explained[:N_KERNEL_FLOWS]
-ke.shap_values(xk[:1], silent=True)  # warm-up
-t0, c0 = time.perf_counter(), time.process_time()
-kv = ke.shap_values(xk, silent=True)
-kernel_s = (time.perf_counter() - t0) / len(xk)
-kernel_cpu = (time.process_time() - c0) / len(xk)
+peerlib.wait_idle()
+kv = None
+
+
+def kernel_pass():
+    global kv
+    kv = ke.shap_values(xk, silent=True)
+
+
+kernel = peerlib.measure(kernel_pass, REPEATS, warmup=1)
+kernel_s = kernel["mean_s"] / len(xk)
+kernel_cpu = kernel["cpu_mean_s"] / len(xk)
 add = np.abs(kv.sum(1) + ke.expected_value - mlp(xk)).max()
-print(f"shap KernelExplainer: {kernel_s:.3f} s/flow ({1 / kernel_s:.3f} flows/s) over {len(xk)} flows; "
-      f"max additivity error {add:.2e}")
+print(f"shap KernelExplainer: mean {kernel_s:.3f} s/flow ({1 / kernel_s:.3f} flows/s, {kernel_cpu:.3f} CPU-s/flow) "
+      f"over {REPEATS} passes of {len(xk)} flows; best pass {kernel['min_s'] / len(xk):.3f} s/flow; "
+      f"max additivity error {add:.2e}", flush=True)
 
 # ---- forest ---------------------------------------------------------------------------------
-t0 = time.perf_counter()
-rf = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit(Xs, y)
-print(f"forest trained in {time.perf_counter() - t0:.1f} s")
+rf = RandomForestClassifier(n_estimators=100, random_state=0, n_jobs=1).fit(Xs, y)  # not timed
 trees = []
 for est in rf.estimators_:
     t = est.tree_
@@ -114,17 +166,36 @@ print(f"forest: 100 trees, mean depth {np.mean(depths):.1f}, mean leaves {np.mea
 
 te = shap.TreeExplainer(rf, feature_perturbation="tree_path_dependent")
 xt = explained[:N_TREE_FLOWS]
-te.shap_values(xt[:5])  # warm-up
-t0, c0 = time.perf_counter(), time.process_time()
-tv = te.shap_values(xt)
-tree_s = (time.perf_counter() - t0) / len(xt)
-tree_cpu = (time.process_time() - c0) / len(xt)
-print(f"shap TreeExplainer: {tree_s * 1e3:.3f} ms/flow ({1 / tree_s:.1f} flows/s) over {len(xt)} flows")
+tv = None
+
+
+def tree_pass():
+    global tv
+    tv = te.shap_values(xt)
+
+
+tree = peerlib.measure(tree_pass, REPEATS, warmup=1)
+tree_s = tree["mean_s"] / len(xt)
+tree_cpu = tree["cpu_mean_s"] / len(xt)
+print(f"shap TreeExplainer: mean {tree_s * 1e3:.3f} ms/flow ({1 / tree_s:.1f} flows/s, {tree_cpu * 1e3:.3f} CPU-ms/flow) "
+      f"over {REPEATS} passes of {len(xt)} flows; best pass {tree['min_s'] / len(xt) * 1e3:.3f} ms/flow")
 (OUT / "tree_shap_values_peer.json").write_text(json.dumps(np.asarray(tv)[:5].tolist()))
 
+# Read by benches/shap.rs (keys unchanged): means per flow.
 res = {"shap": shap.__version__, "sklearn": sklearn.__version__, "numpy": np.__version__,
-       "cpus": os.cpu_count(), "kernel_s_per_flow": kernel_s, "kernel_cpu_s_per_flow": kernel_cpu, "kernel_flows": len(xk),
+       "cpus": os.cpu_count(), "threads": peerlib.THREADS,
+       "kernel_s_per_flow": kernel_s, "kernel_cpu_s_per_flow": kernel_cpu, "kernel_flows": len(xk),
        "tree_s_per_flow": tree_s, "tree_cpu_s_per_flow": tree_cpu, "tree_flows": len(xt),
-       "load_average": os.getloadavg()}
+       "repeats": REPEATS, "statistic": "mean over the timed passes", "load_average": peerlib.loadavg()}
 (OUT / "peer_results.json").write_text(json.dumps(res, indent=1))
 print(json.dumps(res))
+peerlib.save("shap_peers", {
+    "data": {"source": "shared/datasets/cic-ddos2019/balanced-sample/combined_data.csv (real flows)",
+             "rows": int(Xs.shape[0]), "features": int(Xs.shape[1]), "exported_to": str(OUT.relative_to(ROOT))},
+    "threading": "shap explainers single-threaded (Python loop / one C++ thread); numpy BLAS capped at threads",
+    "statistic": f"mean of {REPEATS} timed passes after 1 warm-up (min kept), per flow; criterion: mean of its samples",
+    "kernel_max_additivity_error": float(add),
+    "results": {"kernel": kernel, "kernel_flows": len(xk), "tree": tree, "tree_flows": len(xt),
+                "kernel_s_per_flow": kernel_s, "kernel_cpu_s_per_flow": kernel_cpu,
+                "tree_s_per_flow": tree_s, "tree_cpu_s_per_flow": tree_cpu},
+})
