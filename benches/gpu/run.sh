@@ -53,7 +53,7 @@ fi
 echo "samples: $(ls "$data" 2>&1 | tr '\n' ' ')"
 
 for s in $steps; do case $s in
-  1) step tests env FLOWXAI_REQUIRE_CUDA=1 .gpu/bin/backends --test-threads=1 cuda ;;
+  1) step tests env FLOWXAI_REQUIRE_CUDA=1 .gpu/bin/backends --include-ignored --test-threads=1 cuda ;;
   2) step bench .gpu/bin/gpu-bench --bench --noplot ${BENCH_FILTER:-} ;;
   3) step peers python3 benches/peers/mlp_gpu_peers.py ;;
   4) step reproduce .gpu/bin/xtask reproduce --device cuda --data-dir "$data" --out /tmp/results-gpu
