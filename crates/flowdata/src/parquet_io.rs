@@ -101,8 +101,9 @@ struct Rows<'a> {
 impl FlowParquetWriter {
     fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
         let partial = PartialFile::beside(path);
+        // The error names the output the user asked for, not the temporary file beside it.
         let file = File::create(&partial.0).map_err(|error| FlowDataError::Io {
-            path: partial.0.clone(),
+            path: path.to_path_buf(),
             error,
         })?;
         // Float features: plain encoding + zstd (dictionary pages cost a hash per value and
