@@ -34,6 +34,7 @@ mod labels;
 mod parquet_io;
 mod parse;
 mod reader;
+mod report;
 mod sampling;
 mod schema;
 
@@ -49,9 +50,10 @@ pub use parquet_io::{
 };
 pub use parse::{parse_f32, RejectReason};
 pub use reader::{
-    expand_inputs, read_csv, stream_csv, Block, FileReport, InvalidPolicy, ReadOptions, ReadReport,
-    Rejection, DEFAULT_MAX_LINE_BYTES, SYNTHETIC_MARKER_COLUMN,
+    expand_inputs, read_csv, stream_csv, Block, InvalidPolicy, ReadOptions, DEFAULT_MAX_LINE_BYTES,
+    SYNTHETIC_MARKER_COLUMN,
 };
+pub use report::{FileReport, ReadReport, Rejection};
 pub use sampling::{
     cap_per_class, resample_synthetic, stratified_split, Split, SplitFractions, SYNTHETIC_JITTER,
     SYNTHETIC_UNJITTERED,

@@ -23,7 +23,8 @@ use rayon::prelude::*;
 use crate::error::{FlowDataError, Result};
 use crate::frame::{Categorical, FlowFrame};
 use crate::labels::ResolvedLabel;
-use crate::reader::{stream_csv, Block, FileReport, ReadOptions, ReadReport, Rejection};
+use crate::reader::{stream_csv, Block, ReadOptions};
+use crate::report::{FileReport, ReadReport, Rejection};
 use crate::schema::canonical_index;
 
 /// Metadata key holding `true` for synthetic (resampled) data.
@@ -629,16 +630,4 @@ pub fn read_parquet(path: &Path) -> Result<(FlowFrame, ReadReport)> {
         synthetic,
     };
     Ok((frame, report))
-}
-
-impl ReadReport {
-    /// Write the report as pretty JSON (`<out.parquet>.report.json` by convention).
-    pub fn write_json(&self, path: &Path) -> Result<()> {
-        let text = serde_json::to_string_pretty(self)
-            .map_err(|e| FlowDataError::InvalidArgument(e.to_string()))?;
-        std::fs::write(path, text + "\n").map_err(|error| FlowDataError::Io {
-            path: path.to_path_buf(),
-            error,
-        })
-    }
 }

@@ -26,12 +26,12 @@ use std::sync::OnceLock;
 #[cfg(feature = "cuda")]
 use mlp_core::backend::cuda::{CudaBackend, FusedTile, ServingPrecision};
 
-/// The command that runs the GPU tests (they are `#[ignore]`d: no CI machine has a GPU).
+/// The command that runs the GPU tests (ignored by default: no CI machine has a GPU).
 #[cfg(feature = "cuda")]
 const GPU_TESTS: &str =
     "FLOWXAI_REQUIRE_CUDA=1 cargo test -p mlp-core --features cuda --test backends -- --include-ignored";
 
-/// The CUDA device for the `#[ignore]`d GPU tests: a test asked to run without one fails.
+/// The CUDA device for the ignored GPU tests: a test asked to run without one fails.
 #[cfg(feature = "cuda")]
 fn cuda_device() -> &'static CudaBackend {
     static CUDA: OnceLock<Result<CudaBackend, String>> = OnceLock::new();
@@ -105,7 +105,7 @@ fn emulated_backend() -> Option<&'static dyn Backend> {
 
 /// One test per backend for each conformance check: `cpu` always; with `--features cuda`,
 /// `emulated` (the CUDA backend over the kernel emulator, needs a C++20 compiler) and `cuda`
-/// (a real GPU: `#[ignore]`d, run by [`GPU_TESTS`]).
+/// (a real GPU: ignored by default, run by [`GPU_TESTS`]).
 macro_rules! device_tests {
     ($($name:ident),* $(,)?) => {
         #[cfg(feature = "cuda")]
