@@ -14,7 +14,7 @@ pub struct Rejection {
     pub file: String,
     /// 1-based line number (the header is line 1); for a Parquet input the 1-based row number.
     pub line: u64,
-    /// Reason key (see [`RejectReason::as_str`]).
+    /// Reason key (see [`crate::RejectReason::as_str`]).
     pub reason: String,
     /// Details (which column, how many fields).
     pub detail: String,
