@@ -224,7 +224,7 @@ impl Capture {
 fn ticks_to_us(ticks: u64, units_per_second: u64) -> i64 {
     let us = if units_per_second == 1_000_000 {
         ticks
-    } else if units_per_second > 1_000_000 && units_per_second % 1_000_000 == 0 {
+    } else if units_per_second > 1_000_000 && units_per_second.is_multiple_of(1_000_000) {
         ticks / (units_per_second / 1_000_000)
     } else {
         ((u128::from(ticks) * 1_000_000) / u128::from(units_per_second.max(1))) as u64
