@@ -1,11 +1,36 @@
 //! `flowmeter`: packets to CICFlowMeter flow features.
 //!
-//! [`Capture`] reads pcap and pcapng files frame by frame (bounded memory, typed errors naming
-//! the file and frame).
+//! - [`Capture`] reads pcap and pcapng files frame by frame (bounded memory, typed errors
+//!   naming the file and frame).
+//! - [`V3Decoder`] decodes frames as CICFlowMeter V3 (jnetpcap 1.3) does, quirks included.
+//! - [`FlowTable`] groups packets into bidirectional flows (V3's timeouts and FIN rule), in
+//!   bounded memory, and hands flows out as they end.
+//! - [`v3_row`] gives a flow's 85 V3 columns, printed as Java prints them;
+//!   [`canonical_features`] maps them onto flowdata's 76 canonical features.
+//! - [`extract`] runs all of it over captures with the accounting of every frame.
+//!
+//! docs/CICFLOWMETER_V3.md specifies V3's behaviour rule by rule and how each was verified.
 #![warn(missing_docs)]
 
 mod capture;
+mod decode_v3;
 mod error;
+mod flow;
+mod meter;
+mod packet;
+mod record;
+mod stats;
+mod table;
 
 pub use capture::{Capture, Frame};
+pub use decode_v3::V3Decoder;
 pub use error::{FlowmeterError, Result};
+pub use flow::{Endpoints, Flow, FlowKey};
+pub use meter::{extract, FlowRecord, MeterOptions, MeterReport, Mode};
+pub use packet::{flags, Packet, Reject};
+pub use record::{
+    canonical_features, java_double, timestamp_12h, v3_row, Cell, RecordOptions, CANONICAL_COLUMNS,
+    V3_HEADER,
+};
+pub use stats::RunningStats;
+pub use table::{EndReason, FlowTable, TableOptions};
