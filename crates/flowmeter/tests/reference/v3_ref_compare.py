@@ -1,5 +1,11 @@
+"""Runs v3_ref.py (the Python model of CICFlowMeter V3 written to derive docs/CICFLOWMETER_V3.md)
+on every capture of ../shared/pcaps in both padding modes and compares it cell by cell with the
+genuine V3 jar's CSVs in generated/v3. Not part of the test suite (the Rust port is tested by
+tests/v3_agreement.rs); kept so the spec can be re-checked. Python 3.11, standard library only.
+Run from the repository root: python3 crates/flowmeter/tests/reference/v3_ref_compare.py [VERBOSE]
+"""
 import sys, csv, subprocess, collections
-sys.path.insert(0,'/tmp'); import cicflowmeter_v3_ref as v3ref, datetime
+import os; sys.path.insert(0, os.path.dirname(os.path.abspath(__file__))); import v3_ref as v3ref, datetime
 def load(rows):
     return [r for r in csv.reader(rows)]
 def compare(pcap, ref_csv, strip, verbose=0):
@@ -27,7 +33,7 @@ def compare(pcap, ref_csv, strip, verbose=0):
     return dict(rows_ref=len(r), rows_mine=len(m), hdr_ok=hdr_ok, order_ok=order_ok, missing=rowmiss, extra=rowextra, cellbad=cellbad, cells=cells, cols=dict(colbad))
 if __name__ == '__main__':
     import glob, os
-    base = '/work/shared/pcaps'
+    base = os.path.join(os.path.dirname(os.path.abspath(__file__)), '../../../../../shared/pcaps')
     pairs = []
     for csvf in sorted(glob.glob(base + '/generated/v3/*/*.csv')):
         d = os.path.basename(os.path.dirname(csvf)); n = os.path.basename(csvf)[:-len('_ISCX.csv')]
