@@ -3,6 +3,7 @@
 //! This facade re-exports the workspace crates so that a user can depend on one package.
 //! Pick single crates (`preprocess`, `shap`, …) to avoid pulling in arrow, linfa or plotters.
 pub use flowdata;
+pub use flowmeter;
 pub use mlp_core;
 pub use preprocess;
 pub use quant;

@@ -4,6 +4,7 @@ use flowxai::mlp_core::{self as mlp_core, backend::Backend};
 
 mod bench;
 mod convert;
+mod extract;
 mod measure;
 mod models;
 mod reproduce;
@@ -22,6 +23,9 @@ struct Cli {
 enum Command {
     /// Convert CICFlowMeter CSVs (any dialect) to canonical Parquet (zstd) + `<out>.report.json`.
     Convert(convert::ConvertArgs),
+    /// Packet captures (pcap, pcapng) to flows as CICFlowMeter V3 computes them: canonical
+    /// Parquet (or V3's CSV with `--csv`) + `<out>.report.json`.
+    Extract(extract::ExtractArgs),
     /// Run every experiment of the thesis on the real samples and write results/ (RESULTS.md,
     /// report.html, figures/, results.json, parquet/, models/).
     Reproduce(reproduce::ReproduceArgs),
@@ -168,6 +172,7 @@ fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Convert(args) => convert::run(&args),
+        Command::Extract(args) => extract::run(&args),
         Command::Reproduce(args) => reproduce::run(&args),
         Command::Train(args) => models::train(&args),
         Command::Evaluate(args) => models::evaluate(&args),

@@ -33,6 +33,7 @@ mod frame;
 mod labels;
 mod parquet_io;
 mod parse;
+mod partial;
 mod reader;
 mod report;
 mod sampling;
@@ -49,6 +50,7 @@ pub use parquet_io::{
     META_SYNTHETIC,
 };
 pub use parse::{parse_f32, RejectReason};
+pub use partial::PartialFile;
 pub use reader::{
     expand_inputs, read_csv, stream_csv, Block, InvalidPolicy, ReadOptions, DEFAULT_MAX_LINE_BYTES,
     SYNTHETIC_MARKER_COLUMN,

@@ -23,6 +23,7 @@ use rayon::prelude::*;
 use crate::error::{FlowDataError, Result};
 use crate::frame::{Categorical, FlowFrame};
 use crate::labels::ResolvedLabel;
+use crate::partial::PartialFile;
 use crate::reader::{stream_csv, Block, ReadOptions};
 use crate::report::{FileReport, ReadReport, Rejection};
 use crate::schema::canonical_index;
@@ -103,7 +104,7 @@ impl FlowParquetWriter {
     fn create(path: &Path, schema: SchemaRef) -> Result<Self> {
         let partial = PartialFile::beside(path);
         // The error names the output the user asked for, not the temporary file beside it.
-        let file = File::create(&partial.0).map_err(|error| FlowDataError::Io {
+        let file = File::create(partial.path()).map_err(|error| FlowDataError::Io {
             path: path.to_path_buf(),
             error,
         })?;
@@ -194,39 +195,6 @@ impl FlowParquetWriter {
         } = self;
         writer.close().map_err(|e| pq_err(&path, e))?;
         partial.commit(&path)
-    }
-}
-
-/// A temporary file in the output's folder (so the final rename stays on one file system),
-/// removed on drop unless [`PartialFile::commit`] renamed it into place.
-struct PartialFile(std::path::PathBuf);
-
-impl PartialFile {
-    fn beside(path: &Path) -> Self {
-        let name = path
-            .file_name()
-            .map_or_else(|| std::ffi::OsString::from("output"), |n| n.to_os_string());
-        let mut tmp = std::ffi::OsString::from(".");
-        tmp.push(name);
-        tmp.push(format!(".partial-{}", std::process::id()));
-        PartialFile(path.with_file_name(tmp))
-    }
-
-    fn commit(mut self, path: &Path) -> Result<()> {
-        std::fs::rename(&self.0, path).map_err(|error| FlowDataError::Io {
-            path: path.to_path_buf(),
-            error,
-        })?;
-        self.0 = std::path::PathBuf::new(); // renamed: nothing left to remove
-        Ok(())
-    }
-}
-
-impl Drop for PartialFile {
-    fn drop(&mut self) {
-        if !self.0.as_os_str().is_empty() {
-            let _ = std::fs::remove_file(&self.0);
-        }
     }
 }
 

@@ -22,6 +22,14 @@ pub enum FlowmeterError {
         /// What is wrong.
         why: String,
     },
+    /// Writing the flows failed.
+    #[error("{path}: {why}")]
+    Output {
+        /// The output file.
+        path: PathBuf,
+        /// What failed.
+        why: String,
+    },
 }
 
 /// Result alias of this crate.

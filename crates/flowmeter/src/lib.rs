@@ -17,6 +17,7 @@ mod decode_v3;
 mod error;
 mod flow;
 mod meter;
+mod output;
 mod packet;
 mod record;
 mod stats;
@@ -26,7 +27,11 @@ pub use capture::{Capture, Frame};
 pub use decode_v3::V3Decoder;
 pub use error::{FlowmeterError, Result};
 pub use flow::{Endpoints, Flow, FlowKey};
-pub use meter::{extract, FlowRecord, MeterOptions, MeterReport, Mode};
+pub use meter::{
+    extract, extract_with_progress, FlowRecord, MeterOptions, MeterReport, Mode, Progress,
+    PROGRESS_EVERY,
+};
+pub use output::{parquet_schema, CsvFlowWriter, ParquetFlowWriter, IDENTIFIER_COLUMNS};
 pub use packet::{flags, Packet, Reject};
 pub use record::{
     canonical_features, java_double, timestamp_12h, v3_row, Cell, RecordOptions, CANONICAL_COLUMNS,

@@ -55,10 +55,14 @@ pub struct FlowRecord {
     pub start_us: i64,
     /// Packets in the flow.
     pub packets: u64,
+    /// Frame number of the flow's first packet in its capture.
+    pub first_frame: u64,
+    /// Index of the flow's capture in the list given to [`extract`].
+    pub capture: usize,
 }
 
 /// The accounting of one extraction: `frames == packets_in_flows + Σ rejected`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, serde::Serialize)]
 pub struct MeterReport {
     /// Frames read from the captures.
     pub frames: u64,
@@ -98,10 +102,35 @@ impl MeterReport {
 pub fn extract<P: AsRef<Path>>(
     captures: &[P],
     options: &MeterOptions,
+    on_flow: impl FnMut(FlowRecord),
+) -> Result<MeterReport> {
+    extract_with_progress(captures, options, on_flow, |_| {})
+}
+
+/// Frames read so far, reported by [`extract_with_progress`] every [`PROGRESS_EVERY`] frames
+/// and at the end of each capture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Index of the capture being read.
+    pub capture: usize,
+    /// Frames read from it so far.
+    pub frames: u64,
+    /// Flows open right now.
+    pub open_flows: usize,
+}
+
+/// Frames between two [`Progress`] reports.
+pub const PROGRESS_EVERY: u64 = 1 << 16;
+
+/// [`extract`], calling `on_progress` as frames are read (for a progress bar on long captures).
+pub fn extract_with_progress<P: AsRef<Path>>(
+    captures: &[P],
+    options: &MeterOptions,
     mut on_flow: impl FnMut(FlowRecord),
+    mut on_progress: impl FnMut(Progress),
 ) -> Result<MeterReport> {
     let mut report = MeterReport::default();
-    for path in captures {
+    for (capture_index, path) in captures.iter().enumerate() {
         let mut capture = Capture::open(path.as_ref())?;
         let mut decoder = V3Decoder::new(options.padding_as_payload);
         let mut table = FlowTable::new(options.table);
@@ -121,6 +150,8 @@ pub fn extract<P: AsRef<Path>>(
                 end,
                 start_us: f.start_us,
                 packets: f.packets(),
+                first_frame: f.first_frame,
+                capture: capture_index,
             });
         };
         let mut peak = 0;
@@ -128,6 +159,13 @@ pub fn extract<P: AsRef<Path>>(
         let mut decode_rejects: BTreeMap<&'static str, u64> = BTreeMap::new();
         while let Some(frame) = capture.next_frame()? {
             frames += 1;
+            if frames.is_multiple_of(PROGRESS_EVERY) {
+                on_progress(Progress {
+                    capture: capture_index,
+                    frames,
+                    open_flows: table.len(),
+                });
+            }
             match decoder.decode(&frame) {
                 Ok(p) => {
                     table.add(&p, &mut done);
@@ -136,6 +174,11 @@ pub fn extract<P: AsRef<Path>>(
                 Err(reason) => *decode_rejects.entry(reason.as_str()).or_default() += 1,
             }
         }
+        on_progress(Progress {
+            capture: capture_index,
+            frames,
+            open_flows: table.len(),
+        });
         table.finish(&mut done);
         report.frames += frames;
         for (reason, n) in decode_rejects {

@@ -1,0 +1,249 @@
+//! Writing flows: Parquet with flowdata's canonical feature columns (so `score` and every
+//! model read it like a converted CSV) plus the identifier columns, or a CSV exactly as
+//! CICFlowMeter V3 writes it. Both write to a temporary file renamed into place on success.
+use std::fs::File;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arrow_array::{ArrayRef, Float32Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow_array::{UInt16Array, UInt64Array};
+use arrow_schema::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use flowdata::{PartialFile, FEATURES};
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+use crate::error::{FlowmeterError, Result};
+use crate::meter::FlowRecord;
+use crate::record::{canonical_features, Cell, V3_HEADER};
+
+/// Flows per Parquet row group (and per in-memory batch).
+const BATCH: usize = 1 << 16;
+
+/// The identifier columns written after the features.
+pub const IDENTIFIER_COLUMNS: [&str; 8] = [
+    "flow_id",
+    "src_ip",
+    "src_port",
+    "dst_ip",
+    "dst_port",
+    "timestamp",
+    "source_file",
+    "source_line",
+];
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> FlowmeterError + '_ {
+    move |error| FlowmeterError::Io {
+        path: path.to_path_buf(),
+        error,
+    }
+}
+
+fn pq(path: &Path) -> impl Fn(parquet::errors::ParquetError) -> FlowmeterError + '_ {
+    move |e| FlowmeterError::Output {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    }
+}
+
+/// The Parquet schema: the 76 canonical features (float32, flowdata's names and order), then
+/// [`IDENTIFIER_COLUMNS`] (`timestamp` = flow start, µs UTC; `source_line` = the flow's first
+/// frame in `source_file`).
+pub fn parquet_schema() -> SchemaRef {
+    let mut fields: Vec<Field> = FEATURES
+        .iter()
+        .map(|f| Field::new(f.canonical, DataType::Float32, false))
+        .collect();
+    fields.extend([
+        Field::new("flow_id", DataType::Utf8, false),
+        Field::new("src_ip", DataType::Utf8, false),
+        Field::new("src_port", DataType::UInt16, false),
+        Field::new("dst_ip", DataType::Utf8, false),
+        Field::new("dst_port", DataType::UInt16, false),
+        Field::new(
+            "timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            false,
+        ),
+        Field::new("source_file", DataType::Utf8, false),
+        Field::new("source_line", DataType::UInt64, false),
+    ]);
+    Arc::new(Schema::new(fields))
+}
+
+/// Streams flows into one Parquet file (zstd), [`BATCH`] flows per row group.
+pub struct ParquetFlowWriter {
+    path: PathBuf,
+    partial: PartialFile,
+    writer: ArrowWriter<BufWriter<File>>,
+    pending: Vec<(FlowRecord, Arc<str>)>,
+    rows: u64,
+}
+
+impl ParquetFlowWriter {
+    /// Opens `path` for writing (the file appears there only on [`Self::finish`]).
+    pub fn create(path: &Path) -> Result<Self> {
+        let partial = PartialFile::beside(path);
+        let file = File::create(partial.path()).map_err(io(path))?;
+        let props = WriterProperties::builder()
+            .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(pq(path))?))
+            .set_max_row_group_row_count(Some(BATCH))
+            .build();
+        let writer = ArrowWriter::try_new(BufWriter::new(file), parquet_schema(), Some(props))
+            .map_err(pq(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            partial,
+            writer,
+            pending: Vec::with_capacity(BATCH),
+            rows: 0,
+        })
+    }
+
+    /// Adds one flow read from `source_file`.
+    pub fn write(&mut self, flow: FlowRecord, source_file: Arc<str>) -> Result<()> {
+        self.pending.push((flow, source_file));
+        if self.pending.len() >= BATCH {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let rows = std::mem::take(&mut self.pending);
+        let features: Vec<[f64; 76]> = rows
+            .iter()
+            .map(|(f, _)| canonical_features(&f.cells))
+            .collect();
+        let mut columns: Vec<ArrayRef> = (0..76)
+            .map(|j| {
+                Arc::new(Float32Array::from_iter_values(
+                    features.iter().map(|r| r[j] as f32),
+                )) as ArrayRef
+            })
+            .collect();
+        let text = |i: usize| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(
+                |(f, _)| match &f.cells[i] {
+                    Cell::Text(s) => s.clone(),
+                    other => other.to_string(),
+                },
+            )))
+        };
+        let port = |i: usize| -> ArrayRef {
+            Arc::new(UInt16Array::from_iter_values(
+                rows.iter().map(|(f, _)| f.cells[i].as_f64() as u16),
+            ))
+        };
+        columns.push(text(0));
+        columns.push(text(1));
+        columns.push(port(2));
+        columns.push(text(3));
+        columns.push(port(4));
+        columns.push(Arc::new(
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(f, _)| f.start_us))
+                .with_timezone("UTC"),
+        ));
+        columns.push(Arc::new(StringArray::from_iter_values(
+            rows.iter().map(|(_, file)| file.as_ref()),
+        )));
+        columns.push(Arc::new(UInt64Array::from_iter_values(
+            rows.iter().map(|(f, _)| f.first_frame),
+        )));
+        let batch = RecordBatch::try_new(parquet_schema(), columns).map_err(|e| {
+            FlowmeterError::Output {
+                path: self.path.clone(),
+                why: e.to_string(),
+            }
+        })?;
+        self.writer.write(&batch).map_err(pq(&self.path))?;
+        self.rows += rows.len() as u64;
+        Ok(())
+    }
+
+    /// Writes what is pending, closes the file and renames it into place; returns the rows.
+    pub fn finish(mut self) -> Result<u64> {
+        self.flush()?;
+        let ParquetFlowWriter {
+            path,
+            partial,
+            writer,
+            rows,
+            ..
+        } = self;
+        writer.close().map_err(pq(&path))?;
+        partial.commit(&path).map_err(|e| FlowmeterError::Output {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(rows)
+    }
+}
+
+/// Streams flows into a CSV exactly as CICFlowMeter V3 writes its `_ISCX.csv` files (the 85
+/// columns of [`V3_HEADER`], `\n` line ends, Java number formatting).
+pub struct CsvFlowWriter {
+    path: PathBuf,
+    partial: PartialFile,
+    out: BufWriter<File>,
+    rows: u64,
+}
+
+impl CsvFlowWriter {
+    /// Opens `path` and writes the header (the file appears there only on [`Self::finish`]).
+    pub fn create(path: &Path) -> Result<Self> {
+        let partial = PartialFile::beside(path);
+        let file = File::create(partial.path()).map_err(io(path))?;
+        let mut out = BufWriter::with_capacity(1 << 20, file);
+        writeln!(out, "{}", V3_HEADER.join(",")).map_err(io(path))?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            partial,
+            out,
+            rows: 0,
+        })
+    }
+
+    /// Adds one flow.
+    pub fn write(&mut self, flow: &FlowRecord) -> Result<()> {
+        let mut line = String::with_capacity(1024);
+        for (i, cell) in flow.cells.iter().enumerate() {
+            if i > 0 {
+                line.push(',');
+            }
+            line.push_str(&cell.to_string());
+        }
+        line.push('\n');
+        self.out
+            .write_all(line.as_bytes())
+            .map_err(io(&self.path))?;
+        self.rows += 1;
+        Ok(())
+    }
+
+    /// Flushes, closes and renames the file into place; returns the rows.
+    pub fn finish(self) -> Result<u64> {
+        let CsvFlowWriter {
+            path,
+            partial,
+            out,
+            rows,
+        } = self;
+        out.into_inner()
+            .map_err(|e| FlowmeterError::Io {
+                path: path.clone(),
+                error: e.into_error(),
+            })?
+            .sync_all()
+            .map_err(io(&path))?;
+        partial.commit(&path).map_err(|e| FlowmeterError::Output {
+            path: path.clone(),
+            why: e.to_string(),
+        })?;
+        Ok(rows)
+    }
+}
