@@ -51,7 +51,7 @@ pub struct ExtractArgs {
 }
 
 enum Writer {
-    Parquet(ParquetFlowWriter),
+    Parquet(Box<ParquetFlowWriter>),
     Csv(CsvFlowWriter),
 }
 
@@ -76,7 +76,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     let mut writer = if args.csv {
         Writer::Csv(CsvFlowWriter::create(&args.output)?)
     } else {
-        Writer::Parquet(ParquetFlowWriter::create(&args.output)?)
+        Writer::Parquet(Box::new(ParquetFlowWriter::create(&args.output)?))
     };
     let sources: Vec<Arc<str>> = args
         .pcap
