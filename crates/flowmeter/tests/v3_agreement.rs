@@ -3,10 +3,11 @@
 //! Flow ID, start timestamp and source, then compared cell by cell (numbers within a relative
 //! 1e-6, text exactly). Goal (issue #24): ≥ 99 % of V3's flows matched and ≥ 99 % of cells equal
 //! on every capture.
-use std::collections::{BTreeMap, HashMap};
+mod common;
+
 use std::path::{Path, PathBuf};
 
-use flowmeter::{extract, MeterOptions, V3_HEADER};
+use flowmeter::V3_HEADER;
 
 fn pcaps() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/pcaps")
@@ -44,101 +45,13 @@ const PADDING_STRIPPED: [&str; 5] = [
     "pkt.TCP.synflood.spoofed",
 ];
 
-fn same_cell(a: &str, b: &str) -> bool {
-    if a == b {
-        return true;
-    }
-    match (a.parse::<f64>(), b.parse::<f64>()) {
-        (Ok(x), Ok(y)) => {
-            (x.is_nan() && y.is_nan()) || (x - y).abs() <= 1e-6 * x.abs().max(y.abs())
-        }
-        _ => false,
-    }
-}
-
-struct Agreement {
-    v3_flows: usize,
-    ours: usize,
-    matched: usize,
-    cells: usize,
-    equal: usize,
-    /// Differing cells per V3 column.
-    by_column: BTreeMap<usize, usize>,
-}
-
-fn agreement(rel: &str, csv: &Path) -> Agreement {
-    let stripped = PADDING_STRIPPED.iter().any(|p| rel.contains(p));
-    let options = MeterOptions {
-        padding_as_payload: !stripped,
-        ..MeterOptions::default()
-    };
-    let mut ours: Vec<Vec<String>> = Vec::new();
-    let report = extract(&[pcaps().join(rel)], &options, |f| {
-        ours.push(f.cells.iter().map(|c| c.to_string()).collect());
-    })
-    .unwrap();
-    assert_eq!(
-        report.frames,
-        report.packets_in_flows + report.rejected_total(),
-        "{rel}"
-    );
-    let text = std::fs::read_to_string(csv).unwrap_or_else(|e| panic!("{}: {e}", csv.display()));
-    let mut lines = text.lines();
-    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(header, V3_HEADER, "{rel}: header");
-    let theirs: Vec<Vec<String>> = lines
-        .map(|l| l.split(',').map(str::to_string).collect())
-        .collect();
-    let key = |r: &Vec<String>| (r[0].clone(), r[6].clone(), r[1].clone(), r[2].clone());
-    let mut by_key: HashMap<_, Vec<&Vec<String>>> = HashMap::new();
-    for r in &ours {
-        by_key.entry(key(r)).or_default().push(r);
-    }
-    let mut a = Agreement {
-        v3_flows: theirs.len(),
-        ours: ours.len(),
-        matched: 0,
-        cells: 0,
-        equal: 0,
-        by_column: BTreeMap::new(),
-    };
-    for r in &theirs {
-        let Some(candidates) = by_key.get_mut(&key(r)) else {
-            continue;
-        };
-        if candidates.is_empty() {
-            continue;
-        }
-        // Among flows with the same key (rare), take the one agreeing on most cells.
-        let best = (0..candidates.len())
-            .max_by_key(|&i| {
-                candidates[i]
-                    .iter()
-                    .zip(r)
-                    .filter(|(x, y)| same_cell(x, y))
-                    .count()
-            })
-            .unwrap();
-        let mine = candidates.swap_remove(best);
-        a.matched += 1;
-        for (col, (x, y)) in mine.iter().zip(r).enumerate() {
-            a.cells += 1;
-            if same_cell(x, y) {
-                a.equal += 1;
-            } else {
-                *a.by_column.entry(col).or_default() += 1;
-            }
-        }
-    }
-    a
-}
-
 #[test]
 fn cicflowmeter_mode_agrees_with_the_v3_jar_on_every_capture() {
     let mut failures = Vec::new();
     let (mut all_cells, mut all_equal, mut all_flows, mut all_matched) = (0, 0, 0, 0);
     for (rel, csv) in corpus() {
-        let a = agreement(&rel, &csv);
+        let stripped = PADDING_STRIPPED.iter().any(|p| rel.contains(p));
+        let a = common::agreement(&pcaps().join(&rel), &csv, !stripped);
         let flows_pct = if a.v3_flows == 0 {
             100.0
         } else {
