@@ -66,6 +66,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             flow_timeout_us: (args.flow_timeout * 1e6) as i64,
             activity_timeout_us: (args.activity_timeout * 1e6) as i64,
             max_flows: args.max_flows,
+            ..TableOptions::default()
         },
         ..MeterOptions::default()
     };
@@ -97,7 +98,7 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
                 return;
             }
             let written = match &mut writer {
-                Writer::Parquet(w) => w.write(flow.clone(), Arc::clone(&sources[flow.capture])),
+                Writer::Parquet(w) => w.write(&flow, Arc::clone(&sources[flow.capture])),
                 Writer::Csv(w) => w.write(&flow),
             };
             if let Err(e) = written {

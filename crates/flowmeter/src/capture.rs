@@ -97,6 +97,19 @@ impl Capture {
     /// The next frame, `None` at the end of the capture. A file cut in the middle of a frame
     /// ends with an error naming the frame.
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
+        let mut frame = Frame {
+            number: 0,
+            timestamp_us: 0,
+            link_type: 0,
+            wire_len: 0,
+            data: Vec::new(),
+        };
+        Ok(self.next_frame_into(&mut frame)?.then_some(frame))
+    }
+
+    /// [`Capture::next_frame`] into `frame`, reusing its buffer (no allocation per frame);
+    /// `false` at the end of the capture.
+    pub fn next_frame_into(&mut self, out: &mut Frame) -> Result<bool> {
         loop {
             let (consumed, frame) = match self.reader.next() {
                 Ok((consumed, block)) => {
@@ -110,13 +123,12 @@ impl Capture {
                         PcapBlockOwned::Legacy(b) => {
                             let (link_type, nanos) = self.legacy.unwrap_or((1, false));
                             let sub = if nanos { b.ts_usec / 1000 } else { b.ts_usec };
-                            Some(Frame {
-                                number: self.frames + 1,
-                                timestamp_us: i64::from(b.ts_sec) * 1_000_000 + i64::from(sub),
-                                link_type,
-                                wire_len: b.origlen,
-                                data: b.data.to_vec(),
-                            })
+                            out.timestamp_us = i64::from(b.ts_sec) * 1_000_000 + i64::from(sub);
+                            out.link_type = link_type;
+                            out.wire_len = b.origlen;
+                            out.data.clear();
+                            out.data.extend_from_slice(b.data);
+                            Some(())
                         }
                         PcapBlockOwned::NG(Block::SectionHeader(_)) => {
                             // Interface ids are numbered per section.
@@ -145,14 +157,13 @@ impl Capture {
                                 })?;
                             let ticks = (u64::from(epb.ts_high) << 32) | u64::from(epb.ts_low);
                             let data = &epb.data[..(epb.caplen as usize).min(epb.data.len())];
-                            Some(Frame {
-                                number: self.frames + 1,
-                                timestamp_us: ticks_to_us(ticks, iface.units_per_second)
-                                    + iface.offset_s * 1_000_000,
-                                link_type: iface.link_type,
-                                wire_len: epb.origlen,
-                                data: data.to_vec(),
-                            })
+                            out.timestamp_us = ticks_to_us(ticks, iface.units_per_second)
+                                + iface.offset_s * 1_000_000;
+                            out.link_type = iface.link_type;
+                            out.wire_len = epb.origlen;
+                            out.data.clear();
+                            out.data.extend_from_slice(data);
+                            Some(())
                         }
                         PcapBlockOwned::NG(Block::SimplePacket(spb)) => {
                             let iface = self.interfaces.first().copied().ok_or_else(|| {
@@ -163,19 +174,18 @@ impl Capture {
                                 }
                             })?;
                             // A simple packet block has no timestamp.
-                            Some(Frame {
-                                number: self.frames + 1,
-                                timestamp_us: 0,
-                                link_type: iface.link_type,
-                                wire_len: spb.origlen,
-                                data: spb.data.to_vec(),
-                            })
+                            out.timestamp_us = 0;
+                            out.link_type = iface.link_type;
+                            out.wire_len = spb.origlen;
+                            out.data.clear();
+                            out.data.extend_from_slice(spb.data);
+                            Some(())
                         }
                         PcapBlockOwned::NG(_) => None,
                     };
                     (consumed, frame)
                 }
-                Err(PcapError::Eof) => return Ok(None),
+                Err(PcapError::Eof) => return Ok(false),
                 Err(PcapError::UnexpectedEof) => return Err(self.cut_off()),
                 Err(PcapError::Incomplete(_)) => {
                     if self.reader.reader_exhausted() {
@@ -204,9 +214,10 @@ impl Capture {
                 }
             };
             self.reader.consume(consumed);
-            if let Some(f) = frame {
+            if frame.is_some() {
                 self.frames += 1;
-                return Ok(Some(f));
+                out.number = self.frames;
+                return Ok(true);
             }
         }
     }

@@ -23,17 +23,14 @@ struct Ip4 {
     dst: [u8; 4],
 }
 
-/// A transport header found by the scan.
-#[derive(Debug, Clone, Copy)]
-enum L4 {
-    /// TCP at `offset`, recorded header length, payload bytes.
-    Tcp {
-        offset: usize,
-        header: usize,
-        payload: usize,
-    },
-    /// UDP at `offset`, payload bytes.
-    Udp { offset: usize, payload: usize },
+/// The first TCP and the first UDP header the scan found (in scan order, inner headers of
+/// ICMP quotes and IP-in-IP included).
+#[derive(Debug, Clone, Copy, Default)]
+struct L4 {
+    /// TCP at `offset`: (offset, recorded header length, payload bytes).
+    tcp: Option<(usize, usize, usize)>,
+    /// UDP: (offset, payload bytes).
+    udp: Option<(usize, usize)>,
 }
 
 /// The per-capture state of V3's decoder.
@@ -74,23 +71,25 @@ impl V3Decoder {
             return Err(Reject::WireShorterThanCaptured);
         }
         let buf = &frame.data[..];
-        let (ip, l4) = self.scan_ethernet(buf);
-        match self.packet(frame, buf, ip, &l4) {
+        let mut l4 = L4::default();
+        let ip = self.scan_ethernet(buf, &mut l4);
+        match self.packet(frame, buf, ip, l4) {
             Some(p) => Ok(p),
             None => {
                 // Stage B: the frame again as IPv4 from its first byte.
-                let (ip, l4, _) = self.scan_ip4(buf, 0, buf.len(), false);
-                self.packet(frame, buf, ip, &l4).ok_or(Reject::NotIp)
+                let mut l4 = L4::default();
+                let (ip, _) = self.scan_ip4(buf, 0, buf.len(), false, &mut l4);
+                self.packet(frame, buf, ip, l4).ok_or(Reject::NotIp)
             }
         }
     }
 
     /// jnetpcap's Ethernet scan: the EtherType chain and the first IPv4 header with its
     /// transport headers.
-    fn scan_ethernet(&self, buf: &[u8]) -> (Option<Ip4>, Vec<L4>) {
+    fn scan_ethernet(&self, buf: &[u8], l4: &mut L4) -> Option<Ip4> {
         let mut end = buf.len();
         if end < 14 {
-            return (None, Vec::new());
+            return None;
         }
         let mut ether_type = be16(buf, 12);
         let mut o = 14;
@@ -100,16 +99,16 @@ impl V3Decoder {
                 // IEEE 802.3: jnetpcap takes the length field for the whole frame's length.
                 end = end.min(ether_type as usize);
                 if end < o + 3 {
-                    return (None, Vec::new());
+                    return None;
                 }
                 // Its LLC length test `control & 0x3 == 0x3` parses as `control & 1`.
                 let llc = if buf[o + 2] & 1 == 1 { 3 } else { 4 };
                 if buf[o] != 0xaa {
-                    return (None, Vec::new());
+                    return None;
                 }
                 let snap = o + llc;
                 if end < snap + 5 || !matches!(&buf[snap..snap + 3], [0, 0, 0] | [0, 0, 0xf8]) {
-                    return (None, Vec::new());
+                    return None;
                 }
                 ether_type = be16(buf, snap + 3);
                 o = snap + 5;
@@ -119,41 +118,38 @@ impl V3Decoder {
             match ether_type {
                 0x8100 => {
                     if end < o + 4 {
-                        return (None, Vec::new());
+                        return None;
                     }
                     ether_type = be16(buf, o + 2);
                     o += 4;
                     right_after_ethernet = false;
                 }
-                0x0800 => {
-                    let (ip, l4, _) = self.scan_ip4(buf, o, end, right_after_ethernet);
-                    return (ip, l4);
-                }
+                0x0800 => return self.scan_ip4(buf, o, end, right_after_ethernet, l4).0,
                 // IPv6 is read only when it carries IPv4 (4in6).
                 0x86dd if end >= o + 40 && buf[o + 6] == 4 => {
-                    let (ip, l4, _) = self.scan_ip4(buf, o + 40, end, false);
-                    return (ip, l4);
+                    return self.scan_ip4(buf, o + 40, end, false, l4).0;
                 }
-                _ => return (None, Vec::new()),
+                _ => return None,
             }
         }
     }
 
-    /// An IPv4 header at `o` (frame bytes up to `end`) and what follows it. Returns the header,
-    /// the transport headers found and the (possibly lowered) end of the frame.
+    /// An IPv4 header at `o` (frame bytes up to `end`) and what follows it (transport headers
+    /// into `l4`). Returns the header and the (possibly lowered) end of the frame.
     fn scan_ip4(
         &self,
         buf: &[u8],
         o: usize,
         mut end: usize,
         right_after_ethernet: bool,
-    ) -> (Option<Ip4>, Vec<L4>, usize) {
+        l4: &mut L4,
+    ) -> (Option<Ip4>, usize) {
         if end < o + 20 {
-            return (None, Vec::new(), end);
+            return (None, end);
         }
         let ihl = usize::from(buf[o] & 0x0f) * 4;
         if ihl == 0 {
-            return (None, Vec::new(), end);
+            return (None, end);
         }
         let total = usize::from(be16(buf, o + 2));
         // Mode S: jnetpcap drops an Ethernet trailer after an IPv4 datagram that follows the
@@ -169,71 +165,53 @@ impl V3Decoder {
             src: [buf[o + 12], buf[o + 13], buf[o + 14], buf[o + 15]],
             dst: [buf[o + 16], buf[o + 17], buf[o + 18], buf[o + 19]],
         };
-        let mut l4 = Vec::new();
         // A non-first fragment carries no transport header.
         if be16(buf, o + 6) & 0x1fff != 0 {
-            return (Some(ip), l4, end);
+            return (Some(ip), end);
         }
         let next = o + ihl;
         if end <= next {
-            return (Some(ip), l4, end);
+            return (Some(ip), end);
         }
-        end = self.scan_l4(buf, next, end, buf[o + 9], &mut l4);
-        (Some(ip), l4, end)
+        end = self.scan_l4(buf, next, end, buf[o + 9], l4);
+        (Some(ip), end)
     }
 
-    /// The transport header of protocol `proto` at `o`, appended to `out`; returns the end.
-    fn scan_l4(&self, buf: &[u8], o: usize, end: usize, proto: u8, out: &mut Vec<L4>) -> usize {
+    /// The transport header of protocol `proto` at `o` into `l4` (the first of each kind
+    /// wins); returns the end.
+    fn scan_l4(&self, buf: &[u8], o: usize, end: usize, proto: u8, l4: &mut L4) -> usize {
         match proto {
             6 if end >= o + 20 => {
                 let data_offset = usize::from(buf[o + 12] >> 4) * 4;
-                if data_offset > 0 {
-                    out.push(L4::Tcp {
-                        offset: o,
-                        header: data_offset.min(end - o),
-                        payload: end.saturating_sub(o + data_offset),
-                    });
+                if data_offset > 0 && l4.tcp.is_none() {
+                    l4.tcp = Some((
+                        o,
+                        data_offset.min(end - o),
+                        end.saturating_sub(o + data_offset),
+                    ));
                 }
                 end
             }
             17 if end >= o + 8 => {
-                out.push(L4::Udp {
-                    offset: o,
-                    payload: end - o - 8,
-                });
+                if l4.udp.is_none() {
+                    l4.udp = Some((o, end - o - 8));
+                }
                 end
             }
             // ICMP destination unreachable and parameter problem quote an IPv4 header.
             1 if end >= o + 4 && matches!(buf[o], 3 | 12) => {
-                let (_, inner, end) = self.scan_ip4(buf, o + 8, end, false);
-                out.extend(inner);
-                end
+                self.scan_ip4(buf, o + 8, end, false, l4).1
             }
             // IP-in-IP.
-            4 => {
-                let (_, inner, end) = self.scan_ip4(buf, o, end, false);
-                out.extend(inner);
-                end
-            }
+            4 => self.scan_ip4(buf, o, end, false, l4).1,
             _ => end,
         }
     }
 
     /// V3's packet record from the outermost IPv4 header and the first TCP/UDP header.
-    fn packet(&mut self, frame: &Frame, buf: &[u8], ip: Option<Ip4>, l4: &[L4]) -> Option<Packet> {
+    fn packet(&mut self, frame: &Frame, buf: &[u8], ip: Option<Ip4>, l4: L4) -> Option<Packet> {
         let ip = ip.filter(|ip| ip.len >= 20)?;
-        let mut tcp = l4.iter().find_map(|h| match *h {
-            L4::Tcp {
-                offset,
-                header,
-                payload,
-            } => Some((offset, header, payload)),
-            L4::Udp { .. } => None,
-        });
-        let mut udp = l4.iter().find_map(|h| match *h {
-            L4::Udp { offset, payload } => Some((offset, payload)),
-            L4::Tcp { .. } => None,
-        });
+        let (mut tcp, mut udp) = (l4.tcp, l4.udp);
         // jnetpcap's SIP binding: an empty TCP segment on port 5060 loses its TCP header.
         if let Some((o, _, 0)) = tcp {
             if be16(buf, o) == 5060 || be16(buf, o + 2) == 5060 {

@@ -57,19 +57,21 @@ impl FlowKey {
 /// Java's `Arrays`-style comparison of two addresses as signed bytes: `true` when `x > y` at
 /// the first differing byte (V3's `BasicPacketInfo.generateFlowId`).
 fn signed_bytes_greater(x: &IpAddr, y: &IpAddr) -> bool {
-    let (xb, yb): (Vec<u8>, Vec<u8>) = match (x, y) {
-        (IpAddr::V4(a), IpAddr::V4(b)) => (a.octets().to_vec(), b.octets().to_vec()),
-        (IpAddr::V6(a), IpAddr::V6(b)) => (a.octets().to_vec(), b.octets().to_vec()),
-        (IpAddr::V4(_), IpAddr::V6(_)) => return false,
-        (IpAddr::V6(_), IpAddr::V4(_)) => return true,
-    };
-    for (a, b) in xb.iter().zip(&yb) {
-        let (a, b) = (*a as i8, *b as i8);
-        if a != b {
-            return a > b;
+    fn greater(xb: &[u8], yb: &[u8]) -> bool {
+        for (a, b) in xb.iter().zip(yb) {
+            let (a, b) = (*a as i8, *b as i8);
+            if a != b {
+                return a > b;
+            }
         }
+        false
     }
-    false
+    match (x, y) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => greater(&a.octets(), &b.octets()),
+        (IpAddr::V6(a), IpAddr::V6(b)) => greater(&a.octets(), &b.octets()),
+        (IpAddr::V4(_), IpAddr::V6(_)) => false,
+        (IpAddr::V6(_), IpAddr::V4(_)) => true,
+    }
 }
 
 /// The endpoints as the flow records them: the source is the first packet's source.

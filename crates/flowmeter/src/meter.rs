@@ -157,7 +157,14 @@ pub fn extract_with_progress<P: AsRef<Path>>(
         let mut peak = 0;
         let mut frames = 0u64;
         let mut decode_rejects: BTreeMap<&'static str, u64> = BTreeMap::new();
-        while let Some(frame) = capture.next_frame()? {
+        let mut frame = crate::capture::Frame {
+            number: 0,
+            timestamp_us: 0,
+            link_type: 0,
+            wire_len: 0,
+            data: Vec::with_capacity(2048),
+        };
+        while capture.next_frame_into(&mut frame)? {
             frames += 1;
             if frames.is_multiple_of(PROGRESS_EVERY) {
                 on_progress(Progress {

@@ -18,8 +18,24 @@ use crate::error::{FlowmeterError, Result};
 use crate::meter::FlowRecord;
 use crate::record::{canonical_features, Cell, V3_HEADER};
 
-/// Flows per Parquet row group (and per in-memory batch).
-const BATCH: usize = 1 << 16;
+/// Flows per Parquet row group.
+const ROW_GROUP: usize = 1 << 16;
+
+/// Flows converted to Arrow at once (the Arrow writer buffers the encoded row group).
+const BATCH: usize = 8192;
+
+/// What the Parquet file keeps of a flow (a few hundred bytes, not its 85 printable cells).
+struct ParquetRow {
+    features: [f32; 76],
+    flow_id: String,
+    src_ip: String,
+    src_port: u16,
+    dst_ip: String,
+    dst_port: u16,
+    start_us: i64,
+    source_file: Arc<str>,
+    first_frame: u64,
+}
 
 /// The identifier columns written after the features.
 pub const IDENTIFIER_COLUMNS: [&str; 8] = [
@@ -77,7 +93,7 @@ pub struct ParquetFlowWriter {
     path: PathBuf,
     partial: PartialFile,
     writer: ArrowWriter<BufWriter<File>>,
-    pending: Vec<(FlowRecord, Arc<str>)>,
+    pending: Vec<ParquetRow>,
     rows: u64,
 }
 
@@ -88,7 +104,7 @@ impl ParquetFlowWriter {
         let file = File::create(partial.path()).map_err(io(path))?;
         let props = WriterProperties::builder()
             .set_compression(Compression::ZSTD(ZstdLevel::try_new(1).map_err(pq(path))?))
-            .set_max_row_group_row_count(Some(BATCH))
+            .set_max_row_group_row_count(Some(ROW_GROUP))
             .build();
         let writer = ArrowWriter::try_new(BufWriter::new(file), parquet_schema(), Some(props))
             .map_err(pq(path))?;
@@ -102,8 +118,22 @@ impl ParquetFlowWriter {
     }
 
     /// Adds one flow read from `source_file`.
-    pub fn write(&mut self, flow: FlowRecord, source_file: Arc<str>) -> Result<()> {
-        self.pending.push((flow, source_file));
+    pub fn write(&mut self, flow: &FlowRecord, source_file: Arc<str>) -> Result<()> {
+        let text = |i: usize| match &flow.cells[i] {
+            Cell::Text(s) => s.clone(),
+            other => other.to_string(),
+        };
+        self.pending.push(ParquetRow {
+            features: canonical_features(&flow.cells).map(|v| v as f32),
+            flow_id: text(0),
+            src_ip: text(1),
+            src_port: flow.cells[2].as_f64() as u16,
+            dst_ip: text(3),
+            dst_port: flow.cells[4].as_f64() as u16,
+            start_us: flow.start_us,
+            source_file,
+            first_frame: flow.first_frame,
+        });
         if self.pending.len() >= BATCH {
             self.flush()?;
         }
@@ -115,44 +145,32 @@ impl ParquetFlowWriter {
             return Ok(());
         }
         let rows = std::mem::take(&mut self.pending);
-        let features: Vec<[f64; 76]> = rows
-            .iter()
-            .map(|(f, _)| canonical_features(&f.cells))
-            .collect();
         let mut columns: Vec<ArrayRef> = (0..76)
             .map(|j| {
                 Arc::new(Float32Array::from_iter_values(
-                    features.iter().map(|r| r[j] as f32),
+                    rows.iter().map(|r| r.features[j]),
                 )) as ArrayRef
             })
             .collect();
-        let text = |i: usize| -> ArrayRef {
-            Arc::new(StringArray::from_iter_values(rows.iter().map(
-                |(f, _)| match &f.cells[i] {
-                    Cell::Text(s) => s.clone(),
-                    other => other.to_string(),
-                },
-            )))
+        let strings = |f: fn(&ParquetRow) -> &str| -> ArrayRef {
+            Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
         };
-        let port = |i: usize| -> ArrayRef {
-            Arc::new(UInt16Array::from_iter_values(
-                rows.iter().map(|(f, _)| f.cells[i].as_f64() as u16),
-            ))
-        };
-        columns.push(text(0));
-        columns.push(text(1));
-        columns.push(port(2));
-        columns.push(text(3));
-        columns.push(port(4));
+        columns.push(strings(|r| &r.flow_id));
+        columns.push(strings(|r| &r.src_ip));
+        columns.push(Arc::new(UInt16Array::from_iter_values(
+            rows.iter().map(|r| r.src_port),
+        )));
+        columns.push(strings(|r| &r.dst_ip));
+        columns.push(Arc::new(UInt16Array::from_iter_values(
+            rows.iter().map(|r| r.dst_port),
+        )));
         columns.push(Arc::new(
-            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|(f, _)| f.start_us))
+            TimestampMicrosecondArray::from_iter_values(rows.iter().map(|r| r.start_us))
                 .with_timezone("UTC"),
         ));
-        columns.push(Arc::new(StringArray::from_iter_values(
-            rows.iter().map(|(_, file)| file.as_ref()),
-        )));
+        columns.push(strings(|r| &r.source_file));
         columns.push(Arc::new(UInt64Array::from_iter_values(
-            rows.iter().map(|(f, _)| f.first_frame),
+            rows.iter().map(|r| r.first_frame),
         )));
         let batch = RecordBatch::try_new(parquet_schema(), columns).map_err(|e| {
             FlowmeterError::Output {
@@ -162,6 +180,8 @@ impl ParquetFlowWriter {
         })?;
         self.writer.write(&batch).map_err(pq(&self.path))?;
         self.rows += rows.len() as u64;
+        self.pending = rows;
+        self.pending.clear();
         Ok(())
     }
 

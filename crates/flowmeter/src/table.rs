@@ -1,6 +1,8 @@
 //! The flow table: packets in, finished flows out (CICFlowMeter's `FlowGenerator`), in bounded
 //! memory.
-use std::collections::HashMap;
+use std::collections::VecDeque;
+
+use rustc_hash::FxHashMap;
 
 use crate::flow::{Endpoints, Flow, FlowKey};
 use crate::packet::{flags, Packet};
@@ -45,6 +47,11 @@ pub struct TableOptions {
     /// Most flows kept open at once; past it the flow that waited longest is written early
     /// (counted as evicted).
     pub max_flows: usize,
+    /// How many timed-out flows keep their direction for a later packet of the same key
+    /// (V3 gives such a packet's new flow the old flow's direction; past this bound the oldest
+    /// are forgotten and a later packet of theirs starts a flow oriented by itself). Small
+    /// enough to stay in cache: looking it up is on every new flow's path.
+    pub remembered_directions: usize,
 }
 
 impl Default for TableOptions {
@@ -53,22 +60,26 @@ impl Default for TableOptions {
             flow_timeout_us: 120_000_000,
             activity_timeout_us: 5_000_000,
             max_flows: 1 << 20,
+            remembered_directions: 1 << 16,
         }
     }
 }
 
-/// Packets every sweep of expired flows (the sweep keeps memory bounded on long captures).
-const SWEEP_EVERY: u64 = 1 << 16;
-
-/// Open flows and the endpoints of flows that timed out (CICFlowMeter gives a flow re-created
-/// after a timeout the old flow's direction), with counters for the report.
+/// Open flows, a queue of them in order of start (to expire them in O(1)), and the endpoints
+/// of flows that timed out (CICFlowMeter gives a flow re-created after a timeout the old flow's
+/// direction), each bounded.
 #[derive(Debug)]
 pub struct FlowTable {
     options: TableOptions,
-    open: HashMap<FlowKey, Flow>,
-    /// Direction of flows written by a timeout or the sweep, for a later packet of the same key.
-    expired_ends: HashMap<FlowKey, (i64, Endpoints)>,
-    packets: u64,
+    open: FxHashMap<FlowKey, (u64, Flow)>,
+    /// (start, serial, key) of every flow created, oldest first: the serial tells whether the
+    /// entry is still the open flow of that key.
+    by_start: VecDeque<(i64, u64, FlowKey)>,
+    /// Direction of flows written by a timeout or by expiry, for a later packet of the same key.
+    expired_ends: FxHashMap<FlowKey, (u64, Endpoints)>,
+    /// (serial, key) of `expired_ends`, oldest first, to forget the oldest past the bound.
+    expired_order: VecDeque<(u64, FlowKey)>,
+    serial: u64,
     latest_us: i64,
 }
 
@@ -77,9 +88,11 @@ impl FlowTable {
     pub fn new(options: TableOptions) -> Self {
         Self {
             options,
-            open: HashMap::new(),
-            expired_ends: HashMap::new(),
-            packets: 0,
+            open: FxHashMap::default(),
+            by_start: VecDeque::new(),
+            expired_ends: FxHashMap::default(),
+            expired_order: VecDeque::new(),
+            serial: 0,
             latest_us: i64::MIN,
         }
     }
@@ -97,12 +110,14 @@ impl FlowTable {
     /// Adds a packet; flows it ends go to `done` with the reason.
     pub fn add(&mut self, p: &Packet, done: &mut impl FnMut(Flow, EndReason)) {
         let t = p.timestamp_us;
-        self.packets += 1;
-        self.latest_us = self.latest_us.max(t);
+        if t > self.latest_us {
+            self.latest_us = t;
+            self.expire(done);
+        }
         let key = FlowKey::of(p);
         match self.open.get_mut(&key) {
-            Some(f) if t - f.start_us > self.options.flow_timeout_us => {
-                let old = self.open.remove(&key).map(|f| {
+            Some((_, f)) if t - f.start_us > self.options.flow_timeout_us => {
+                let old = self.open.remove(&key).map(|(_, f)| {
                     let ends = f.ends;
                     done(f, EndReason::FlowTimeout);
                     ends
@@ -114,15 +129,15 @@ impl FlowTable {
                 }
                 self.insert(key, fresh, done);
             }
-            Some(f) if p.has(flags::FIN) => {
+            Some((_, f)) if p.has(flags::FIN) => {
                 // The first FIN of an existing flow closes it and belongs to it; no
                 // active/idle update for it (V3).
                 f.add(p);
-                if let Some(f) = self.open.remove(&key) {
+                if let Some((_, f)) = self.open.remove(&key) {
                     done(f, EndReason::Fin);
                 }
             }
-            Some(f) => {
+            Some((_, f)) => {
                 f.update_active_idle(t, self.options.activity_timeout_us);
                 f.add(p);
             }
@@ -134,69 +149,100 @@ impl FlowTable {
                 self.insert(key, fresh, done);
             }
         }
-        if self.packets.is_multiple_of(SWEEP_EVERY) {
-            self.sweep(done);
-        }
     }
 
     fn insert(&mut self, key: FlowKey, flow: Flow, done: &mut impl FnMut(Flow, EndReason)) {
         if self.open.len() >= self.options.max_flows.max(1) {
-            // Full: write the eighth of the flows that waited longest for a packet, at once,
-            // so eviction costs O(log n) per flow rather than a scan per new flow.
-            let mut by_age: Vec<(i64, u64, FlowKey)> = self
-                .open
-                .iter()
-                .map(|(k, f)| (f.last_us, f.first_frame, *k))
-                .collect();
-            let n = (by_age.len() / 8).max(1);
-            by_age.select_nth_unstable(n - 1);
-            let mut victims = by_age[..n].to_vec();
-            victims.sort();
-            for (_, _, k) in victims {
-                if let Some(f) = self.open.remove(&k) {
-                    done(f, EndReason::Evicted);
-                }
-            }
+            self.evict(done);
         }
-        self.open.insert(key, flow);
+        self.serial += 1;
+        self.by_start.push_back((flow.start_us, self.serial, key));
+        self.open.insert(key, (self.serial, flow));
+        // Entries of flows already written (FIN, timeout, eviction) wait in the queue until
+        // their start is old; under a flood of short flows, drop them early so the queue stays
+        // within twice the open flows.
+        if self.by_start.len() > 2 * self.options.max_flows.max(1) + 1024 {
+            let open = &self.open;
+            self.by_start
+                .retain(|(_, serial, key)| open.get(key).is_some_and(|(s, _)| s == serial));
+        }
     }
 
-    /// Writes the flows whose flow timeout has passed at the latest timestamp seen, keeping
-    /// their direction for a later packet of the same key (V3 would give that packet's new flow
-    /// the old direction).
-    fn sweep(&mut self, done: &mut impl FnMut(Flow, EndReason)) {
-        let now = self.latest_us;
-        let timeout = self.options.flow_timeout_us;
-        let mut expired: Vec<FlowKey> = self
+    /// Full: writes the eighth of the flows that waited longest for a packet, at once, so
+    /// eviction costs O(log n) per flow rather than a scan per new flow.
+    fn evict(&mut self, done: &mut impl FnMut(Flow, EndReason)) {
+        let mut by_age: Vec<(i64, u64, FlowKey)> = self
             .open
             .iter()
-            .filter(|(_, f)| now - f.start_us > timeout)
-            .map(|(k, _)| *k)
+            .map(|(k, (serial, f))| (f.last_us, *serial, *k))
             .collect();
-        expired.sort_by_key(|k| self.open[k].first_frame);
-        for key in expired {
-            if let Some(f) = self.open.remove(&key) {
-                self.expired_ends.insert(key, (f.start_us, f.ends));
+        let n = (by_age.len() / 8).max(1);
+        by_age.select_nth_unstable(n - 1);
+        let mut victims = by_age[..n].to_vec();
+        victims.sort();
+        for (_, _, k) in victims {
+            if let Some((_, f)) = self.open.remove(&k) {
+                done(f, EndReason::Evicted);
+            }
+        }
+    }
+
+    /// Writes the flows whose flow timeout has passed at the latest timestamp seen (CICFlowMeter
+    /// would write them when the next packet of their key came, or at the end: same numbers),
+    /// keeping their direction for such a packet.
+    fn expire(&mut self, done: &mut impl FnMut(Flow, EndReason)) {
+        let now = self.latest_us;
+        let timeout = self.options.flow_timeout_us;
+        while let Some(&(start, serial, key)) = self.by_start.front() {
+            if now - start <= timeout {
+                break;
+            }
+            self.by_start.pop_front();
+            let still_open = self.open.get(&key).is_some_and(|(s, _)| *s == serial);
+            if !still_open {
+                continue;
+            }
+            if let Some((_, f)) = self.open.remove(&key) {
+                self.expired_ends.insert(key, (serial, f.ends));
+                self.expired_order.push_back((serial, key));
                 done(f, EndReason::Expired);
             }
         }
-        // Bounded like the open flows: past the cap, forget the older half.
-        if self.expired_ends.len() > self.options.max_flows.max(1) {
-            let mut starts: Vec<i64> = self.expired_ends.values().map(|(s, _)| *s).collect();
-            let mid = starts.len() / 2;
-            let (_, median, _) = starts.select_nth_unstable(mid);
-            let median = *median;
-            self.expired_ends.retain(|_, (start, _)| *start >= median);
+        // Bounded: past the cap, forget the oldest directions.
+        while self.expired_ends.len() > self.options.remembered_directions {
+            let Some((serial, key)) = self.expired_order.pop_front() else {
+                break;
+            };
+            if self
+                .expired_ends
+                .get(&key)
+                .is_some_and(|(s, _)| *s == serial)
+            {
+                self.expired_ends.remove(&key);
+            }
+        }
+        // Entries whose key was reused are stale: drop them from the front as they surface.
+        while let Some(&(serial, key)) = self.expired_order.front() {
+            if self
+                .expired_ends
+                .get(&key)
+                .is_some_and(|(s, _)| *s == serial)
+            {
+                break;
+            }
+            self.expired_order.pop_front();
         }
     }
 
     /// The capture ended: every open flow, in order of its first packet.
     pub fn finish(&mut self, done: &mut impl FnMut(Flow, EndReason)) {
-        let mut flows: Vec<Flow> = self.open.drain().map(|(_, f)| f).collect();
+        let mut flows: Vec<Flow> = self.open.drain().map(|(_, (_, f))| f).collect();
         flows.sort_by_key(|f| f.first_frame);
         for f in flows {
             done(f, EndReason::EndOfCapture);
         }
+        self.by_start.clear();
         self.expired_ends.clear();
+        self.expired_order.clear();
     }
 }

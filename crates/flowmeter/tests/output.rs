@@ -62,7 +62,7 @@ fn parquet_holds_the_canonical_features_and_identifiers() {
     let mut rows = Vec::new();
     extract(&[&pcap], &MeterOptions::default(), |f| {
         rows.push(flowmeter::canonical_features(&f.cells));
-        writer.write(f, Arc::clone(&source)).unwrap();
+        writer.write(&f, Arc::clone(&source)).unwrap();
     })
     .unwrap();
     assert!(!out.exists(), "the file appears only when finished");
