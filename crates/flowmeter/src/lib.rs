@@ -20,6 +20,7 @@ mod meter;
 mod output;
 mod packet;
 mod record;
+mod replay;
 mod stats;
 mod table;
 
@@ -37,5 +38,6 @@ pub use record::{
     canonical_features, java_double, timestamp_12h, v3_row, Cell, RecordOptions, CANONICAL_COLUMNS,
     V3_HEADER,
 };
+pub use replay::{write_replayed_capture, Replayed};
 pub use stats::RunningStats;
 pub use table::{EndReason, FlowTable, TableOptions};

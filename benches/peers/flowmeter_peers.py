@@ -1,0 +1,102 @@
+"""Peers of benches/flowmeter.rs: packets/s of NFStream, Python cicflowmeter and the CICFlowMeter
+V3 jar on the bench's capture (target/flowmeter-bench/replay_10m.pcap: 10,000,000 frames,
+**synthetic (replayed real traffic)**, written by the bench), beside flowxai's `extract`.
+
+Each peer is timed once on the whole capture (wall clock and the CPU seconds of its processes,
+children included): their runs take minutes (NFStream), ~5 min (the V3 jar, JVM start
+included) and ~15 min (Python cicflowmeter, scapy), so repeating them 10 times as criterion
+does would take hours; criterion's mean of its 10 runs of ours is compared with that one run.
+- NFStream 6.6.0: NFStreamer(statistical_analysis=True, n_dissections=0), which computes the
+  post-mortem statistics closest to CICFlowMeter's; n_meters = FLOWXAI_BENCH_THREADS.
+- cicflowmeter 0.2.0 (pip, Python + scapy, needs tcpdump): `cicflowmeter -f CAPTURE -c OUT.csv`.
+- CICFlowMeter V3 jar: ../shared/pcaps/oracle/cicflowmeter-v3 (Java 17 + libpcap).
+flowxai runs on one thread; the peers' CPU seconds are recorded so a per-CPU-second comparison
+is possible. Output: benches/results/flowmeter_peers-<UTC stamp>.json.
+
+Run from the repository root, after `cargo bench --bench flowmeter` (which writes the capture):
+    FLOWXAI_BENCH_THREADS=2 .venv-flowpeers/bin/python benches/peers/flowmeter_peers.py [PEER…]
+(PEER: nfstream, cicflowmeter, v3; default all). The flow-meter peers pin numpy < 2, so they get
+a venv of their own, on a fresh machine (from the repository root):
+    python3 -m venv .venv-flowpeers && .venv-flowpeers/bin/pip install -r benches/peers/requirements-flowmeter.txt
+    apt-get install tcpdump openjdk-17-jre-headless libpcap0.8
+"""
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import peerlib  # first: sets the thread variables
+
+CAPTURE = peerlib.ROOT / "target" / "flowmeter-bench" / "replay_10m.pcap"
+FRAMES = 10_000_000
+ORACLE = peerlib.ROOT.parent / "shared" / "pcaps" / "oracle" / "cicflowmeter-v3"
+
+
+def children_cpu():
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def self_cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def timed(run):
+    peerlib.wait_idle()
+    c0, s0, t0 = children_cpu(), self_cpu(), time.perf_counter()
+    flows = run()
+    wall = time.perf_counter() - t0
+    cpu = children_cpu() - c0 + self_cpu() - s0
+    return {"seconds": wall, "cpu_seconds": cpu, "frames_per_s": FRAMES / wall,
+            "frames_per_cpu_s": FRAMES / cpu if cpu > 0 else None, "flows": flows}
+
+
+def nfstream():
+    from nfstream import NFStreamer
+    streamer = NFStreamer(source=str(CAPTURE), statistical_analysis=True, n_dissections=0,
+                          n_meters=peerlib.THREADS)
+    return sum(1 for _ in streamer)
+
+
+def cicflowmeter():
+    with tempfile.TemporaryDirectory() as d:
+        out = os.path.join(d, "flows.csv")
+        exe = os.path.join(os.path.dirname(sys.executable), "cicflowmeter")
+        subprocess.run([exe, "-f", str(CAPTURE), "-c", out], check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        with open(out) as f:
+            return max(0, sum(1 for _ in f) - 1)
+
+
+def v3():
+    with tempfile.TemporaryDirectory() as d:
+        r = subprocess.run(["bash", str(ORACLE), str(CAPTURE), d], check=True,
+                           capture_output=True, text=True)
+        with open(r.stdout.strip().splitlines()[-1]) as f:
+            return max(0, sum(1 for _ in f) - 1)
+
+
+PEERS = {"nfstream": nfstream, "cicflowmeter": cicflowmeter, "v3": v3}
+
+if not CAPTURE.exists():
+    sys.exit(f"{CAPTURE} missing: run `cargo bench --bench flowmeter` first (it writes it)")
+wanted = sys.argv[1:] or list(PEERS)
+ours = peerlib.criterion("flowmeter", "extract_v3")
+results = {}
+for name in wanted:
+    print(f"{name}: running on {FRAMES:,} frames …", flush=True)
+    r = timed(PEERS[name])
+    if ours and ours.get("per_s"):
+        r["ratio_ours_per_s_mean"] = ours["per_s"] / r["frames_per_s"]
+    results[name] = r
+    print(f"{name}: {r['seconds']:.1f} s, {r['frames_per_s']:,.0f} frames/s "
+          f"({peerlib.fmt_rate(r['frames_per_cpu_s'])} per CPU-s), {r['flows']} flows"
+          + (f" | ours {ours['per_s']:,.0f} frames/s: {r['ratio_ours_per_s_mean']:.1f}x" if ours and ours.get('per_s') else ""),
+          flush=True)
+peerlib.save("flowmeter_peers", {
+    "data": "synthetic (replayed real traffic): target/flowmeter-bench/replay_10m.pcap, 10,000,000 frames",
+    "statistic": "one timed run per peer (wall and CPU seconds); criterion: mean of 10 runs, one thread",
+    "criterion": ours, "peers": results})
