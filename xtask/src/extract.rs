@@ -16,6 +16,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 pub enum ModeArg {
     /// CICFlowMeter V3, quirks included (the tool behind CIC-IDS2017 and CIC-DDoS2019).
     Cicflowmeter,
+    /// The documented fixes of V3: TCP teardown on the FIN exchange or RST, flags over every
+    /// packet, no padding as payload, IPv6 and Linux cooked / raw-IP captures read, …
+    Corrected,
 }
 
 /// Options of `extract`.
@@ -34,10 +37,11 @@ pub struct ExtractArgs {
     /// Write CICFlowMeter V3's 85-column CSV instead of Parquet.
     #[arg(long)]
     pub csv: bool,
-    /// Count Ethernet padding as payload, as the published CIC-IDS2017 CSVs do (V3 decides it
-    /// at random per run; see docs/CICFLOWMETER_V3.md §2.5).
-    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
-    pub padding_as_payload: bool,
+    /// In `cicflowmeter` mode, count Ethernet padding as payload, as the published CIC-IDS2017
+    /// CSVs do (V3 decides it at random per run; docs/CICFLOWMETER_V3.md §2.5) [default: true;
+    /// corrected mode never counts it].
+    #[arg(long, action = clap::ArgAction::Set)]
+    pub padding_as_payload: Option<bool>,
     /// Flow timeout in seconds (from the flow's first packet).
     #[arg(long, default_value_t = 120.0)]
     pub flow_timeout: f64,
@@ -57,11 +61,16 @@ enum Writer {
 
 /// Run the extraction and print the accounting.
 pub fn run(args: &ExtractArgs) -> Result<()> {
+    let mode = match args.mode {
+        ModeArg::Cicflowmeter => Mode::CicFlowMeter,
+        ModeArg::Corrected => Mode::Corrected,
+    };
+    let mut quirks = mode.quirks();
+    if let Some(padding) = args.padding_as_payload {
+        quirks.padding_as_payload = padding;
+    }
     let options = MeterOptions {
-        mode: match args.mode {
-            ModeArg::Cicflowmeter => Mode::CicFlowMeter,
-        },
-        padding_as_payload: args.padding_as_payload,
+        quirks,
         table: TableOptions {
             flow_timeout_us: (args.flow_timeout * 1e6) as i64,
             activity_timeout_us: (args.activity_timeout * 1e6) as i64,

@@ -40,6 +40,10 @@ pub struct V3Decoder {
     /// (jnetpcap 1.3 reads an uninitialised variable, docs/CICFLOWMETER_V3.md §2.5); the
     /// published CIC-IDS2017 CSVs show it counted, so that is the default.
     pub padding_as_payload: bool,
+    /// Whether a UDP packet's header length is the last TCP header's (V3), else 8.
+    pub udp_header_stale: bool,
+    /// Whether an empty TCP segment on port 5060 loses its TCP header (V3).
+    pub sip_5060: bool,
     /// Length of the TCP header the reader's TCP object was last bound to (−1: none yet);
     /// V3 reports it as every UDP packet's header length.
     stale_tcp_header: i64,
@@ -56,11 +60,22 @@ fn be16(b: &[u8], at: usize) -> u16 {
 }
 
 impl V3Decoder {
-    /// A decoder for one capture.
+    /// A decoder for one capture, with every V3 quirk but the padding choice.
     pub fn new(padding_as_payload: bool) -> Self {
         Self {
             padding_as_payload,
+            udp_header_stale: true,
+            sip_5060: true,
             stale_tcp_header: -1,
+        }
+    }
+
+    /// A decoder for one capture with the decoder switches of `quirks`.
+    pub fn from_quirks(quirks: &crate::quirks::Quirks) -> Self {
+        Self {
+            udp_header_stale: quirks.udp_header_stale,
+            sip_5060: quirks.sip_5060,
+            ..Self::new(quirks.padding_as_payload)
         }
     }
 
@@ -213,7 +228,7 @@ impl V3Decoder {
         let ip = ip.filter(|ip| ip.len >= 20)?;
         let (mut tcp, mut udp) = (l4.tcp, l4.udp);
         // jnetpcap's SIP binding: an empty TCP segment on port 5060 loses its TCP header.
-        if let Some((o, _, 0)) = tcp {
+        if let (Some((o, _, 0)), true) = (tcp, self.sip_5060) {
             if be16(buf, o) == 5060 || be16(buf, o + 2) == 5060 {
                 tcp = None;
                 udp = None;
@@ -250,7 +265,11 @@ impl V3Decoder {
             p.src_port = be16(buf, o);
             p.dst_port = be16(buf, o + 2);
             p.payload = payload as i64;
-            p.header = self.stale_tcp_header;
+            p.header = if self.udp_header_stale {
+                self.stale_tcp_header
+            } else {
+                8
+            };
         }
         Some(p)
     }

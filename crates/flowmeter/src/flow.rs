@@ -2,7 +2,64 @@
 use std::net::IpAddr;
 
 use crate::packet::{flags, Packet};
+use crate::quirks::Quirks;
 use crate::stats::RunningStats;
+
+/// A gap longer than this starts a new subflow, and ends a bulk (corrected semantics).
+const SUBFLOW_GAP_US: i64 = 1_000_000;
+
+/// Packets with payload in a row, one direction, that make a bulk.
+const BULK_PACKETS: u32 = 4;
+
+/// Bulk detection of one direction (corrected semantics): runs of ≥ 4 payload-carrying
+/// packets of that direction, each within 1 s of the last, with no bulk of the other direction
+/// starting in between.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct Bulk {
+    /// Start of the current candidate run (0: none).
+    start_us: i64,
+    last_us: i64,
+    run_packets: u32,
+    run_bytes: i64,
+    /// Completed bulks, and their packets, bytes and duration.
+    pub(crate) bulks: u64,
+    pub(crate) packets: u64,
+    pub(crate) bytes: i64,
+    pub(crate) duration_us: i64,
+}
+
+impl Bulk {
+    /// A payload packet of this direction at `t`; `other_last_bulk_us` is when the other
+    /// direction's current run last grew.
+    fn add(&mut self, t: i64, payload: i64, other_last_bulk_us: i64) {
+        if other_last_bulk_us > self.start_us {
+            self.start_us = 0;
+        }
+        if payload <= 0 {
+            return;
+        }
+        if self.start_us == 0 || t - self.last_us > SUBFLOW_GAP_US {
+            self.start_us = t;
+            self.last_us = t;
+            self.run_packets = 1;
+            self.run_bytes = payload;
+            return;
+        }
+        self.run_packets += 1;
+        self.run_bytes += payload;
+        if self.run_packets == BULK_PACKETS {
+            self.bulks += 1;
+            self.packets += u64::from(self.run_packets);
+            self.bytes += self.run_bytes;
+            self.duration_us += t - self.start_us;
+        } else if self.run_packets > BULK_PACKETS {
+            self.packets += 1;
+            self.bytes += payload;
+            self.duration_us += t - self.last_us;
+        }
+        self.last_us = t;
+    }
+}
 
 /// The canonical key of a flow: both directions of a conversation map to the same key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,11 +182,29 @@ pub struct Flow {
     pub(crate) init_win_bwd: i32,
     pub(crate) act_data_fwd: i64,
     pub(crate) min_seg_fwd: i64,
+    /// Payload of the first packet.
+    pub(crate) first_payload: i64,
+    /// Window of the first backward packet (−1: none).
+    pub(crate) first_win_bwd: i32,
+    /// Packets carrying each flag bit (bit i of the flags byte), all packets.
+    pub(crate) flag_counts: [u32; 8],
+    /// PSH and URG per direction, all packets.
+    pub(crate) fwd_psh: u32,
+    pub(crate) bwd_psh: u32,
+    pub(crate) fwd_urg: u32,
+    pub(crate) bwd_urg: u32,
+    /// Subflows (1 + gaps over 1 s).
+    pub(crate) subflows: u64,
+    pub(crate) fwd_bulk: Bulk,
+    pub(crate) bwd_bulk: Bulk,
+    /// FIN seen from the source / from the destination (corrected TCP teardown).
+    pub(crate) fin_fwd: bool,
+    pub(crate) fin_bwd: bool,
 }
 
 impl Flow {
     /// A flow created by its first packet, which always counts as forward.
-    pub fn new(p: &Packet) -> Self {
+    pub fn new(p: &Packet, quirks: &Quirks) -> Self {
         let mut f = Flow {
             key: FlowKey::of(p),
             ends: Endpoints {
@@ -163,13 +238,42 @@ impl Flow {
             init_win_bwd: -1,
             act_data_fwd: 0,
             min_seg_fwd: p.header,
+            first_payload: p.payload,
+            first_win_bwd: -1,
+            flag_counts: [0; 8],
+            fwd_psh: 0,
+            bwd_psh: 0,
+            fwd_urg: 0,
+            bwd_urg: 0,
+            subflows: 1,
+            fwd_bulk: Bulk::default(),
+            bwd_bulk: Bulk::default(),
+            fin_fwd: p.has(flags::FIN),
+            fin_bwd: false,
         };
         let payload = p.payload as f64;
-        // V3's firstPacket adds the payload to the length statistics twice (`first_payload_twice`).
         f.lengths.add(payload);
-        f.lengths.add(payload);
+        if quirks.first_payload_twice {
+            // V3's firstPacket adds it to the length statistics twice.
+            f.lengths.add(payload);
+        }
         f.fwd.add(payload);
+        f.count_flags(p, true);
+        f.fwd_bulk.add(p.timestamp_us, p.payload, 0);
         f
+    }
+
+    fn count_flags(&mut self, p: &Packet, forward: bool) {
+        for (bit, count) in self.flag_counts.iter_mut().enumerate() {
+            *count += u32::from(p.flags >> bit & 1);
+        }
+        let (psh, urg) = if forward {
+            (&mut self.fwd_psh, &mut self.fwd_urg)
+        } else {
+            (&mut self.bwd_psh, &mut self.bwd_urg)
+        };
+        *psh += u32::from(p.has(flags::PSH));
+        *urg += u32::from(p.has(flags::URG));
     }
 
     /// Packets in the flow.
@@ -208,8 +312,23 @@ impl Flow {
     pub fn add(&mut self, p: &Packet) {
         let t = p.timestamp_us;
         let payload = p.payload as f64;
+        if t - self.last_us > SUBFLOW_GAP_US {
+            self.subflows += 1;
+        }
         self.lengths.add(payload);
-        if p.src == self.ends.src {
+        let forward = p.src == self.ends.src;
+        self.count_flags(p, forward);
+        if forward {
+            self.fwd_bulk.add(t, p.payload, self.bwd_bulk.last_us);
+            self.fin_fwd |= p.has(flags::FIN);
+        } else {
+            self.bwd_bulk.add(t, p.payload, self.fwd_bulk.last_us);
+            self.fin_bwd |= p.has(flags::FIN);
+            if self.first_win_bwd < 0 && self.bwd.count() == 0 {
+                self.first_win_bwd = p.window;
+            }
+        }
+        if forward {
             // `act_data_skips_first`: the first packet is never counted here.
             if p.payload >= 1 {
                 self.act_data_fwd += 1;
@@ -246,5 +365,15 @@ impl Flow {
     /// `true` when the flow's first packet carried FIN.
     pub fn started_with_fin(&self) -> bool {
         self.first_has(flags::FIN)
+    }
+
+    /// Records the active period still open when the flow ends (corrected semantics; V3 never
+    /// does).
+    pub fn close_active_period(&mut self) {
+        if self.end_active_us - self.start_active_us > 0 {
+            self.active
+                .add((self.end_active_us - self.start_active_us) as f64);
+        }
+        self.start_active_us = self.end_active_us;
     }
 }

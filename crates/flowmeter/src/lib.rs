@@ -13,18 +13,21 @@
 #![warn(missing_docs)]
 
 mod capture;
+mod decode_std;
 mod decode_v3;
 mod error;
 mod flow;
 mod meter;
 mod output;
 mod packet;
+mod quirks;
 mod record;
 mod replay;
 mod stats;
 mod table;
 
 pub use capture::{Capture, Frame};
+pub use decode_std::decode_std;
 pub use decode_v3::V3Decoder;
 pub use error::{FlowmeterError, Result};
 pub use flow::{Endpoints, Flow, FlowKey};
@@ -34,6 +37,7 @@ pub use meter::{
 };
 pub use output::{parquet_schema, CsvFlowWriter, ParquetFlowWriter, IDENTIFIER_COLUMNS};
 pub use packet::{flags, Packet, Reject};
+pub use quirks::Quirks;
 pub use record::{
     canonical_features, java_double, timestamp_12h, v3_row, Cell, RecordOptions, CANONICAL_COLUMNS,
     V3_HEADER,

@@ -3,43 +3,72 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use crate::capture::Capture;
+use crate::capture::Frame;
+use crate::decode_std::decode_std;
 use crate::decode_v3::V3Decoder;
 use crate::error::Result;
 use crate::flow::Flow;
+use crate::packet::Packet;
 use crate::packet::Reject;
-use crate::record::{v3_row, Cell, RecordOptions};
+use crate::quirks::Quirks;
+use crate::record::{flow_row, Cell, RecordOptions};
 use crate::table::{EndReason, FlowTable, TableOptions};
 
-/// How the meter turns packets into flows.
+/// How the meter turns packets into flows: a preset of [`Quirks`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Mode {
     /// CICFlowMeter V3 (the tool behind CIC-IDS2017 and CIC-DDoS2019), quirks included, so
-    /// models trained on the published CSVs see the same numbers.
+    /// models trained on the published CSVs see the same numbers ([`Quirks::V3`]).
     #[default]
     CicFlowMeter,
+    /// The documented fixes of V3 (TCP teardown on the FIN exchange or RST, flags counted over
+    /// every packet, no padding as payload, IPv6 and every common link type read, …;
+    /// [`Quirks::CORRECTED`]).
+    Corrected,
+}
+
+impl Mode {
+    /// The switches of this mode.
+    pub fn quirks(self) -> Quirks {
+        match self {
+            Mode::CicFlowMeter => Quirks::V3,
+            Mode::Corrected => Quirks::CORRECTED,
+        }
+    }
 }
 
 /// Options of [`extract`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct MeterOptions {
-    /// The semantics.
-    pub mode: Mode,
-    /// Whether Ethernet padding counts as payload (V3 decides this at random per run; the
-    /// published CIC-IDS2017 CSVs show it counted).
-    pub padding_as_payload: bool,
+    /// Each V3 behaviour on or off (`Mode::quirks` gives the presets).
+    pub quirks: Quirks,
     /// Timeouts and the flow-table bound.
     pub table: TableOptions,
     /// How rows are written.
     pub record: RecordOptions,
 }
 
-impl Default for MeterOptions {
-    fn default() -> Self {
+impl MeterOptions {
+    /// The defaults with `mode`'s switches.
+    pub fn of_mode(mode: Mode) -> Self {
         Self {
-            mode: Mode::CicFlowMeter,
-            padding_as_payload: true,
-            table: TableOptions::default(),
-            record: RecordOptions::default(),
+            quirks: mode.quirks(),
+            ..Self::default()
+        }
+    }
+}
+
+/// The decoder the switches ask for.
+enum Decoder {
+    V3(V3Decoder),
+    Std,
+}
+
+impl Decoder {
+    fn decode(&mut self, frame: &Frame) -> std::result::Result<Packet, Reject> {
+        match self {
+            Decoder::V3(d) => d.decode(frame),
+            Decoder::Std => decode_std(frame),
         }
     }
 }
@@ -132,8 +161,13 @@ pub fn extract_with_progress<P: AsRef<Path>>(
     let mut report = MeterReport::default();
     for (capture_index, path) in captures.iter().enumerate() {
         let mut capture = Capture::open(path.as_ref())?;
-        let mut decoder = V3Decoder::new(options.padding_as_payload);
-        let mut table = FlowTable::new(options.table);
+        let q = options.quirks;
+        let mut decoder = if q.v3_decoder {
+            Decoder::V3(V3Decoder::from_quirks(&q))
+        } else {
+            Decoder::Std
+        };
+        let mut table = FlowTable::with_quirks(options.table, q);
         let mut done = |f: Flow, end: EndReason| {
             if f.packets() < 2 {
                 // CICFlowMeter writes no single-packet flow.
@@ -146,7 +180,7 @@ pub fn extract_with_progress<P: AsRef<Path>>(
             report.packets_in_flows += f.packets();
             *report.flows.entry(end.as_str().into()).or_default() += 1;
             on_flow(FlowRecord {
-                cells: v3_row(&f, options.record),
+                cells: flow_row(&f, options.record, &q),
                 end,
                 start_us: f.start_us,
                 packets: f.packets(),
@@ -157,7 +191,7 @@ pub fn extract_with_progress<P: AsRef<Path>>(
         let mut peak = 0;
         let mut frames = 0u64;
         let mut decode_rejects: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut frame = crate::capture::Frame {
+        let mut frame = Frame {
             number: 0,
             timestamp_us: 0,
             link_type: 0,

@@ -1,8 +1,9 @@
 //! A finished flow as CICFlowMeter V3 writes it: its 85 columns, each rule cited from
 //! docs/CICFLOWMETER_V3.md (§6 gives every column; `BasicFlow.dumpFlowBasedFeatures` in the
 //! jar), printed the way Java prints them.
-use crate::flow::Flow;
+use crate::flow::{Bulk, Flow};
 use crate::packet::flags;
+use crate::quirks::Quirks;
 
 /// One cell: V3 prints integers (`long`) and doubles (`Double.toString`) differently.
 #[derive(Debug, Clone, PartialEq)]
@@ -156,8 +157,26 @@ pub struct RecordOptions {
     pub utc_offset_s: i32,
 }
 
-/// The 85 V3 cells of a flow.
+/// Flag bits in the order of V3's header (FIN, SYN, RST, PSH, ACK, URG, CWE, ECE): what the
+/// corrected columns hold (CWE is read as CWR, the bit CICFlowMeter means).
+const NAMED_FLAG_COLUMNS: [u8; 8] = [
+    flags::FIN,
+    flags::SYN,
+    flags::RST,
+    flags::PSH,
+    flags::ACK,
+    flags::URG,
+    flags::CWR,
+    flags::ECE,
+];
+
+/// The 85 cells of a flow in V3's columns, with V3's values ([`Quirks::V3`]).
 pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
+    flow_row(f, options, &Quirks::V3)
+}
+
+/// The 85 cells of a flow in V3's columns, computed as `quirks` says.
+pub fn flow_row(f: &Flow, options: RecordOptions, q: &Quirks) -> Vec<Cell> {
     let mut c: Vec<Cell> = Vec::with_capacity(85);
     let dur = f.last_us - f.start_us;
     let secs = dur as f64 / 1e6;
@@ -183,12 +202,16 @@ pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
             &[s.max(), s.min(), s.mean(), s.std()],
         );
     }
-    // Rates are not guarded: a zero-length flow gives Infinity or NaN, as in V3.
-    c.push(Cell::Num(java_div(
-        (f.fwd_bytes + f.bwd_bytes) as f64,
-        secs,
-    )));
-    c.push(Cell::Num(java_div(f.packets() as f64, secs)));
+    // V3 does not guard the rates: a zero-length flow gives Infinity or NaN.
+    let rate = |n: f64| {
+        if dur == 0 && !q.zero_duration_rates_infinite {
+            0.0
+        } else {
+            n / secs
+        }
+    };
+    c.push(Cell::Num(rate((f.fwd_bytes + f.bwd_bytes) as f64)));
+    c.push(Cell::Num(rate(f.packets() as f64)));
     let iat = &f.flow_iat;
     c.extend([iat.mean(), iat.std(), iat.max(), iat.min()].map(Cell::Num));
     for (n, s) in [(n_fwd, &f.fwd_iat), (n_bwd, &f.bwd_iat)] {
@@ -198,11 +221,14 @@ pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
             &[s.sum(), s.mean(), s.std(), s.max(), s.min()],
         );
     }
-    // `flag_counts_first_packet_only`, `bwd_psh_urg_zero`.
-    c.push(Cell::Int(i64::from(f.first_has(flags::PSH))));
-    c.push(Cell::Int(0));
-    c.push(Cell::Int(i64::from(f.first_has(flags::URG))));
-    c.push(Cell::Int(0));
+    if q.flags_of_first_packet {
+        c.push(Cell::Int(i64::from(f.first_has(flags::PSH))));
+        c.push(Cell::Int(0));
+        c.push(Cell::Int(i64::from(f.first_has(flags::URG))));
+        c.push(Cell::Int(0));
+    } else {
+        c.extend([f.fwd_psh, f.bwd_psh, f.fwd_urg, f.bwd_urg].map(|n| Cell::Int(i64::from(n))));
+    }
     c.push(Cell::Int(f.fwd_header));
     c.push(Cell::Int(f.bwd_header));
     let per_s = |n: i64| if dur > 0 { n as f64 / secs } else { 0.0 };
@@ -210,15 +236,23 @@ pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
     c.push(Cell::Num(per_s(n_bwd)));
     let l = &f.lengths;
     c.extend([l.min(), l.max(), l.mean(), l.std(), l.variance()].map(Cell::Num));
-    // `flag_columns_permuted`.
-    for flag in V3_FLAG_COLUMNS {
-        c.push(Cell::Int(i64::from(f.first_has(flag))));
-    }
-    // `down_up_int_div`.
-    c.push(Cell::Num(if n_fwd > 0 {
-        (n_bwd / n_fwd) as f64
+    let order = if q.flag_columns_permuted {
+        V3_FLAG_COLUMNS
     } else {
-        0.0
+        NAMED_FLAG_COLUMNS
+    };
+    for flag in order {
+        let n = if q.flags_of_first_packet {
+            u32::from(f.first_has(flag))
+        } else {
+            f.flag_counts[flag.trailing_zeros() as usize]
+        };
+        c.push(Cell::Int(i64::from(n)));
+    }
+    c.push(Cell::Num(match (n_fwd, q.down_up_integer_division) {
+        (0, _) => 0.0,
+        (_, true) => (n_bwd / n_fwd) as f64,
+        (_, false) => n_bwd as f64 / n_fwd as f64,
     }));
     c.push(Cell::Num(l.sum() / f.packets() as f64));
     c.push(Cell::Num(if n_fwd > 0 {
@@ -232,13 +266,29 @@ pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
         0.0
     }));
     c.push(Cell::Int(f.fwd_header));
-    // `bulk_zero`: V3 runs its bulk machine on the first packet only.
-    c.extend((0..6).map(|_| Cell::Int(0)));
-    // `subflow_is_total`.
-    c.extend([n_fwd, f.fwd_bytes, n_bwd, f.bwd_bytes].map(Cell::Int));
+    if q.bulk_zero {
+        // V3 runs its bulk detection on the first packet only.
+        c.extend((0..6).map(|_| Cell::Int(0)));
+    } else {
+        for b in [&f.fwd_bulk, &f.bwd_bulk] {
+            c.extend(bulk_cells(b));
+        }
+    }
+    if q.subflow_is_total {
+        c.extend([n_fwd, f.fwd_bytes, n_bwd, f.bwd_bytes].map(Cell::Int));
+    } else {
+        let per = |v: i64| Cell::Num(v as f64 / f.subflows as f64);
+        c.extend([per(n_fwd), per(f.fwd_bytes), per(n_bwd), per(f.bwd_bytes)]);
+    }
     c.push(Cell::Int(i64::from(f.init_win_fwd)));
-    c.push(Cell::Int(i64::from(f.init_win_bwd)));
-    c.push(Cell::Int(f.act_data_fwd));
+    c.push(Cell::Int(i64::from(if q.init_win_bwd_last {
+        f.init_win_bwd
+    } else {
+        f.first_win_bwd
+    })));
+    c.push(Cell::Int(
+        f.act_data_fwd + i64::from(!q.act_data_skips_first && f.first_payload >= 1),
+    ));
     c.push(Cell::Int(f.min_seg_fwd));
     for s in [&f.active, &f.idle] {
         push_or_zeros(
@@ -255,6 +305,23 @@ pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
     c
 }
 
+/// Average bytes and packets per bulk and bytes per second of bulk, 0 without a bulk.
+fn bulk_cells(b: &Bulk) -> [Cell; 3] {
+    if b.bulks == 0 {
+        return [Cell::Num(0.0), Cell::Num(0.0), Cell::Num(0.0)];
+    }
+    let rate = if b.duration_us > 0 {
+        b.bytes as f64 / (b.duration_us as f64 / 1e6)
+    } else {
+        0.0
+    };
+    [
+        Cell::Num(b.bytes as f64 / b.bulks as f64),
+        Cell::Num(b.packets as f64 / b.bulks as f64),
+        Cell::Num(rate),
+    ]
+}
+
 /// Statistics as doubles when `present`, else V3's integer zeros.
 fn push_or_zeros(c: &mut Vec<Cell>, present: bool, values: &[f64]) {
     if present {
@@ -262,11 +329,6 @@ fn push_or_zeros(c: &mut Vec<Cell>, present: bool, values: &[f64]) {
     } else {
         c.extend(values.iter().map(|_| Cell::Int(0)));
     }
-}
-
-/// Java's `a / b` on doubles (IEEE: x/0 = ±Infinity, 0/0 = NaN) — Rust's `/` is the same.
-fn java_div(a: f64, b: f64) -> f64 {
-    a / b
 }
 
 /// The 76 canonical features of a V3 row, in flowdata's order (`flowdata::FEATURES`).

@@ -6,12 +6,16 @@ use rustc_hash::FxHashMap;
 
 use crate::flow::{Endpoints, Flow, FlowKey};
 use crate::packet::{flags, Packet};
+use crate::quirks::Quirks;
 
 /// Why a flow was written.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum EndReason {
-    /// A FIN closed it (CICFlowMeter: the first FIN of an existing flow; the FIN belongs to it).
+    /// A FIN closed it (CICFlowMeter: the first FIN of an existing flow; the FIN belongs to it;
+    /// corrected: the ACK after FINs from both sides).
     Fin,
+    /// An RST closed it (corrected semantics; the RST belongs to it).
+    Rst,
     /// A packet of its key arrived more than the flow timeout after the flow's start.
     FlowTimeout,
     /// The flow timeout passed with no new packet; the table's sweep wrote it (same content as
@@ -28,6 +32,7 @@ impl EndReason {
     pub fn as_str(self) -> &'static str {
         match self {
             EndReason::Fin => "fin",
+            EndReason::Rst => "rst",
             EndReason::FlowTimeout => "flow_timeout",
             EndReason::Expired => "expired",
             EndReason::EndOfCapture => "end_of_capture",
@@ -71,6 +76,7 @@ impl Default for TableOptions {
 #[derive(Debug)]
 pub struct FlowTable {
     options: TableOptions,
+    quirks: Quirks,
     open: FxHashMap<FlowKey, (u64, Flow)>,
     /// (start, serial, key) of every flow created, oldest first: the serial tells whether the
     /// entry is still the open flow of that key.
@@ -84,10 +90,16 @@ pub struct FlowTable {
 }
 
 impl FlowTable {
-    /// An empty table.
+    /// An empty table with V3's semantics ([`Quirks::V3`]).
     pub fn new(options: TableOptions) -> Self {
+        Self::with_quirks(options, Quirks::V3)
+    }
+
+    /// An empty table whose flows follow `quirks`.
+    pub fn with_quirks(options: TableOptions, quirks: Quirks) -> Self {
         Self {
             options,
+            quirks,
             open: FxHashMap::default(),
             by_start: VecDeque::new(),
             expired_ends: FxHashMap::default(),
@@ -115,38 +127,73 @@ impl FlowTable {
             self.expire(done);
         }
         let key = FlowKey::of(p);
+        let q = self.quirks;
         match self.open.get_mut(&key) {
             Some((_, f)) if t - f.start_us > self.options.flow_timeout_us => {
-                let old = self.open.remove(&key).map(|(_, f)| {
+                let old = self.open.remove(&key).map(|(_, mut f)| {
                     let ends = f.ends;
+                    if !q.active_idle_unfinished {
+                        f.close_active_period();
+                    }
                     done(f, EndReason::FlowTimeout);
                     ends
                 });
-                let mut fresh = Flow::new(p);
-                if let Some(ends) = old {
-                    // `timeout_inherits_direction`: V3 keeps the old flow's endpoints.
+                let mut fresh = Flow::new(p, &q);
+                if let (Some(ends), true) = (old, q.timeout_inherits_direction) {
+                    // V3 keeps the old flow's endpoints.
                     fresh.ends = ends;
                 }
                 self.insert(key, fresh, done);
             }
-            Some((_, f)) if p.has(flags::FIN) => {
+            Some((_, f)) if q.close_on_first_fin && p.has(flags::FIN) => {
                 // The first FIN of an existing flow closes it and belongs to it; no
                 // active/idle update for it (V3).
+                if !q.active_idle_unfinished {
+                    f.update_active_idle(t, self.options.activity_timeout_us);
+                }
                 f.add(p);
-                if let Some((_, f)) = self.open.remove(&key) {
+                if let Some((_, mut f)) = self.open.remove(&key) {
+                    if !q.active_idle_unfinished {
+                        f.close_active_period();
+                    }
                     done(f, EndReason::Fin);
                 }
             }
             Some((_, f)) => {
+                // Corrected teardown: an ACK after FINs from both sides ends the flow.
+                let teardown_done =
+                    !q.close_on_first_fin && f.fin_fwd && f.fin_bwd && p.has(flags::ACK);
                 f.update_active_idle(t, self.options.activity_timeout_us);
                 f.add(p);
+                let end = if !q.rst_ignored && p.has(flags::RST) {
+                    Some(EndReason::Rst)
+                } else if teardown_done {
+                    Some(EndReason::Fin)
+                } else {
+                    None
+                };
+                if let Some(end) = end {
+                    if let Some((_, mut f)) = self.open.remove(&key) {
+                        if !q.active_idle_unfinished {
+                            f.close_active_period();
+                        }
+                        done(f, end);
+                    }
+                }
             }
             None => {
-                let mut fresh = Flow::new(p);
+                let mut fresh = Flow::new(p, &q);
                 if let Some((_, ends)) = self.expired_ends.remove(&key) {
-                    fresh.ends = ends;
+                    if q.timeout_inherits_direction {
+                        fresh.ends = ends;
+                    }
                 }
-                self.insert(key, fresh, done);
+                if !q.rst_ignored && p.has(flags::RST) {
+                    // A lone RST is a flow of one packet, ended at once.
+                    done(fresh, EndReason::Rst);
+                } else {
+                    self.insert(key, fresh, done);
+                }
             }
         }
     }
@@ -181,7 +228,10 @@ impl FlowTable {
         let mut victims = by_age[..n].to_vec();
         victims.sort();
         for (_, _, k) in victims {
-            if let Some((_, f)) = self.open.remove(&k) {
+            if let Some((_, mut f)) = self.open.remove(&k) {
+                if !self.quirks.active_idle_unfinished {
+                    f.close_active_period();
+                }
                 done(f, EndReason::Evicted);
             }
         }
@@ -202,9 +252,14 @@ impl FlowTable {
             if !still_open {
                 continue;
             }
-            if let Some((_, f)) = self.open.remove(&key) {
-                self.expired_ends.insert(key, (serial, f.ends));
-                self.expired_order.push_back((serial, key));
+            if let Some((_, mut f)) = self.open.remove(&key) {
+                if self.quirks.timeout_inherits_direction {
+                    self.expired_ends.insert(key, (serial, f.ends));
+                    self.expired_order.push_back((serial, key));
+                }
+                if !self.quirks.active_idle_unfinished {
+                    f.close_active_period();
+                }
                 done(f, EndReason::Expired);
             }
         }
@@ -238,7 +293,10 @@ impl FlowTable {
     pub fn finish(&mut self, done: &mut impl FnMut(Flow, EndReason)) {
         let mut flows: Vec<Flow> = self.open.drain().map(|(_, (_, f))| f).collect();
         flows.sort_by_key(|f| f.first_frame);
-        for f in flows {
+        for mut f in flows {
+            if !self.quirks.active_idle_unfinished {
+                f.close_active_period();
+            }
             done(f, EndReason::EndOfCapture);
         }
         self.by_start.clear();

@@ -3,7 +3,7 @@
 //! internally consistent.
 mod common;
 
-use flowmeter::{extract, MeterOptions, TableOptions, V3_HEADER};
+use flowmeter::{extract, MeterOptions, Mode, TableOptions, V3_HEADER};
 use proptest::prelude::*;
 
 fn col(name: &str) -> usize {
@@ -20,14 +20,16 @@ proptest! {
         fin in 0.0f64..0.2,
         garbage in 0.0f64..0.2,
         max_flows in prop::sample::select(vec![4usize, 64, 1 << 20]),
+        corrected in any::<bool>(),
     ) {
         let dir = tempfile::tempdir().unwrap();
         let pcap = dir.path().join("g.pcap");
         let shape = common::TrafficShape { frames, hosts, fin, garbage, ..common::TrafficShape::default() };
         common::write_pcap(&pcap, &common::random_traffic(seed, shape));
+        let mode = if corrected { Mode::Corrected } else { Mode::CicFlowMeter };
         let options = MeterOptions {
             table: TableOptions { max_flows, ..TableOptions::default() },
-            ..MeterOptions::default()
+            ..MeterOptions::of_mode(mode)
         };
         let mut rows = Vec::new();
         let report = extract(&[&pcap], &options, |f| rows.push(f)).unwrap();
@@ -48,8 +50,12 @@ proptest! {
             prop_assert!((sum - c(dur)).abs() <= 1e-6 * c(dur).abs().max(1.0), "{} vs {}", sum, c(dur));
             // Timestamps only grow here, so the duration is never negative.
             prop_assert!(c(dur) >= 0.0);
-            // V3's subflow is the whole flow.
-            prop_assert_eq!(c(fwd_bytes), c(sub_bytes));
+            // V3's subflow is the whole flow; corrected, the total spread over subflows.
+            if corrected {
+                prop_assert!(c(sub_bytes) <= c(fwd_bytes));
+            } else {
+                prop_assert_eq!(c(fwd_bytes), c(sub_bytes));
+            }
         }
     }
 }
@@ -79,8 +85,10 @@ proptest! {
             .collect();
         let n = frames.len() as u64;
         common::write_pcap(&pcap, &frames);
-        let report = extract(&[&pcap], &MeterOptions::default(), |_| {}).unwrap();
-        prop_assert_eq!(report.frames, n);
-        prop_assert_eq!(report.frames, report.packets_in_flows + report.rejected_total());
+        for mode in [Mode::CicFlowMeter, Mode::Corrected] {
+            let report = extract(&[&pcap], &MeterOptions::of_mode(mode), |_| {}).unwrap();
+            prop_assert_eq!(report.frames, n);
+            prop_assert_eq!(report.frames, report.packets_in_flows + report.rejected_total());
+        }
     }
 }

@@ -152,7 +152,10 @@ pub struct Agreement {
 /// Runs `cicflowmeter` mode on `capture` and compares its rows with the V3 jar's `csv`.
 pub fn agreement(capture: &Path, csv: &Path, padding_as_payload: bool) -> Agreement {
     let options = MeterOptions {
-        padding_as_payload,
+        quirks: flowmeter::Quirks {
+            padding_as_payload,
+            ..flowmeter::Quirks::V3
+        },
         ..MeterOptions::default()
     };
     let mut ours: Vec<Vec<String>> = Vec::new();
