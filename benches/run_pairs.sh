@@ -4,7 +4,8 @@
 # (see benches/results/README.md).
 #
 # Usage, from anywhere in the checkout:
-#   benches/run_pairs.sh [pair ...]        pairs: convert preprocess mlp quant rf shap (default: all)
+#   benches/run_pairs.sh [pair ...]        pairs: convert preprocess mlp quant rf shap flowmeter
+#                                          (default: all)
 # Environment:
 #   FLOWXAI_BENCH_THREADS  threads for both sides (default: online CPUs); the bench runs with
 #                          RAYON_NUM_THREADS and MATMUL_NUM_THREADS (matrixmultiply's GEMM pool in
@@ -32,7 +33,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-all_pairs=(convert preprocess mlp quant rf shap)
+all_pairs=(convert preprocess mlp quant rf shap flowmeter)
 pairs=("$@")
 [ ${#pairs[@]} -gt 0 ] || pairs=("${all_pairs[@]}")
 for p in "${pairs[@]}"; do
@@ -77,6 +78,7 @@ groups_of() {
     quant) echo mlp_infer_int8 mlp_infer_int8_single_flow ;;
     rf) echo rf ;;
     shap) echo shap_kernel_mlp shap_tree_forest100 ;;
+    flowmeter) echo flowmeter ;;
   esac
 }
 
@@ -89,6 +91,8 @@ for pair in "${pairs[@]}"; do
   blog="$RES/bench-$pair-$stamp.log"
   plog="$RES/peer-$pair-$stamp.log"
   marker=$(mktemp)
+  py=$PY
+  if [ "$pair" = flowmeter ]; then py="${FLOWPEER_PYTHON:-.venv-flowpeers/bin/python}"; fi
   dirty=$(git status --porcelain --untracked-files=no 2>/dev/null | head -c1 | wc -c)
   {
     echo "pair: $pair"
@@ -99,7 +103,7 @@ for pair in "${pairs[@]}"; do
     echo "logical cpus: $(getconf _NPROCESSORS_ONLN)"
     echo "simd: $(for f in avx2 fma avx512f avx512bw avx512_vnni avx_vnni; do
         grep -m1 '^flags' /proc/cpuinfo | grep -qw "$f" && printf '%s ' "$f"; done)"
-    echo "peer python: $PY ($("$PY" -V 2>&1))"
+    echo "peer python: $py ($("$py" -V 2>&1))"
   } > "$info"
   echo "=== $pair ($stamp), $T threads"
 
@@ -121,7 +125,7 @@ for pair in "${pairs[@]}"; do
     run_step bench "$blog" env RAYON_NUM_THREADS="$T" MATMUL_NUM_THREADS="$T" \
       cargo bench --bench "$pair" -- --noplot
   }
-  peer() { run_step peer "$plog" "$PY" "benches/peers/${pair}_peers.py" "$@"; }
+  peer() { run_step peer "$plog" "$py" "benches/peers/${pair}_peers.py" "$@"; }
 
   ok=1
   case $pair in

@@ -8,8 +8,10 @@ included) and ~15 min (Python cicflowmeter, scapy), so repeating them 10 times a
 does would take hours; criterion's mean of its 10 runs of ours is compared with that one run.
 - NFStream 6.6.0: NFStreamer(statistical_analysis=True, n_dissections=0), which computes the
   post-mortem statistics closest to CICFlowMeter's; n_meters = FLOWXAI_BENCH_THREADS.
-- cicflowmeter 0.2.0 (pip, Python + scapy, needs tcpdump): `cicflowmeter -f CAPTURE -c OUT.csv`.
-- CICFlowMeter V3 jar: ../shared/pcaps/oracle/cicflowmeter-v3 (Java 17 + libpcap).
+- cicflowmeter 0.2.0 (pip, Python + scapy 2.5.0, needs tcpdump): `cicflowmeter -f CAPTURE -c OUT.csv`
+  (with scapy >= 2.6 it writes no flow, so requirements-flowmeter.txt pins scapy).
+- CICFlowMeter V3 jar: ../shared/pcaps/oracle/cicflowmeter-v3 (Java 17 + libpcap), with an
+  18 GiB heap (FLOWXAI_V3_HEAP): with the default heap it runs out of memory on this capture.
 flowxai runs on one thread; the peers' CPU seconds are recorded so a per-CPU-second comparison
 is possible. Output: benches/results/flowmeter_peers-<UTC stamp>.json.
 
@@ -49,6 +51,10 @@ def timed(run):
     c0, s0, t0 = children_cpu(), self_cpu(), time.perf_counter()
     flows = run()
     wall = time.perf_counter() - t0
+    if not flows:
+        # A peer that read the packets but wrote no flow did not do the work being timed
+        # (cicflowmeter 0.2.0 with scapy >= 2.6 does exactly that).
+        raise SystemExit(f"{run.__name__} wrote no flow: not a measurement of flow extraction")
     cpu = children_cpu() - c0 + self_cpu() - s0
     return {"seconds": wall, "cpu_seconds": cpu, "frames_per_s": FRAMES / wall,
             "frames_per_cpu_s": FRAMES / cpu if cpu > 0 else None, "flows": flows}
@@ -71,10 +77,21 @@ def cicflowmeter():
             return max(0, sum(1 for _ in f) - 1)
 
 
+# V3 keeps every flow in memory until the capture ends: with the JVM's default heap (a quarter
+# of RAM, 6 GiB here) it dies of OutOfMemoryError on the 10M-frame capture (after 106 s on the
+# 2-core, 24 GiB machine, 2026-12-08), so it runs with a larger heap.
+V3_HEAP = os.environ.get("FLOWXAI_V3_HEAP", "18g")
+
+
 def v3():
     with tempfile.TemporaryDirectory() as d:
-        r = subprocess.run(["bash", str(ORACLE), str(CAPTURE), d], check=True,
-                           capture_output=True, text=True)
+        env = dict(os.environ, JAVA_TOOL_OPTIONS=f"-Xmx{V3_HEAP}")
+        r = subprocess.run(["bash", str(ORACLE), str(CAPTURE), d], capture_output=True,
+                           text=True, env=env)
+        if r.returncode != 0:
+            logs = [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".log")]
+            tail = open(logs[0]).read()[-600:] if logs else r.stderr[-600:]
+            raise SystemExit(f"the V3 jar failed (heap {V3_HEAP}):\n{tail}")
         with open(r.stdout.strip().splitlines()[-1]) as f:
             return max(0, sum(1 for _ in f) - 1)
 
@@ -99,4 +116,5 @@ for name in wanted:
 peerlib.save("flowmeter_peers", {
     "data": "synthetic (replayed real traffic): target/flowmeter-bench/replay_10m.pcap, 10,000,000 frames",
     "statistic": "one timed run per peer (wall and CPU seconds); criterion: mean of 10 runs, one thread",
+    "v3_heap": V3_HEAP,
     "criterion": ours, "peers": results})

@@ -1,5 +1,5 @@
-//! `cargo xtask extract`: packet captures → flows (canonical Parquet, or a CICFlowMeter CSV),
-//! with progress and the accounting of every frame.
+//! `cargo xtask extract`: packet captures, or a live interface with the `live` feature → flows
+//! (canonical Parquet, or a CICFlowMeter CSV), with progress and the accounting of every frame.
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Instant;
@@ -7,7 +7,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use clap::{Args, ValueEnum};
 use flowxai::flowmeter::{
-    extract_with_progress, CsvFlowWriter, MeterOptions, Mode, ParquetFlowWriter, TableOptions,
+    extract_with_progress, CsvFlowWriter, FlowRecord, MeterOptions, MeterReport, Mode,
+    ParquetFlowWriter, Progress, TableOptions,
 };
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -25,8 +26,26 @@ pub enum ModeArg {
 #[derive(Args, Debug)]
 pub struct ExtractArgs {
     /// Capture files (pcap or pcapng), read in order; each starts with an empty flow table.
-    #[arg(long, num_args = 1.., required = true)]
+    #[arg(long, num_args = 1.., required_unless_present = "interface", conflicts_with = "interface")]
     pub pcap: Vec<PathBuf>,
+    /// Capture live from this network interface (e.g. eth0, lo) until Ctrl-C, `--duration`
+    /// or `--max-frames`; needs the `live` feature (`cargo xtask` is built without it:
+    /// `cargo run --release -p xtask --features live -- extract --interface …`) and capture
+    /// rights (root or CAP_NET_RAW).
+    #[arg(long)]
+    pub interface: Option<String>,
+    /// Live: stop after this many seconds.
+    #[arg(long, requires = "interface")]
+    pub duration: Option<f64>,
+    /// Live: stop after this many frames.
+    #[arg(long, requires = "interface")]
+    pub max_frames: Option<u64>,
+    /// Live: a BPF filter applied in the kernel (tcpdump syntax, e.g. "tcp or udp").
+    #[arg(long, requires = "interface")]
+    pub filter: Option<String>,
+    /// Live: put the interface in promiscuous mode.
+    #[arg(long, requires = "interface")]
+    pub promiscuous: bool,
     /// Output: Parquet with the canonical features and identifier columns, or with `--csv` a
     /// CSV as CICFlowMeter V3 writes it. The accounting goes to `<output>.report.json`.
     #[arg(long)]
@@ -88,40 +107,43 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
     } else {
         Writer::Parquet(Box::new(ParquetFlowWriter::create(&args.output)?))
     };
-    let sources: Vec<Arc<str>> = args
-        .pcap
-        .iter()
-        .map(|p| Arc::from(p.display().to_string()))
-        .collect();
+    let sources: Vec<Arc<str>> = match &args.interface {
+        Some(interface) => vec![Arc::from(format!("live:{interface}"))],
+        None => args
+            .pcap
+            .iter()
+            .map(|p| Arc::from(p.display().to_string()))
+            .collect(),
+    };
     let bar = ProgressBar::new_spinner().with_style(
         ProgressStyle::with_template("{spinner} {elapsed} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_spinner()),
     );
     let started = Instant::now();
     let mut failure: Option<anyhow::Error> = None;
-    let report = extract_with_progress(
-        &args.pcap,
-        &options,
-        |flow| {
-            if failure.is_some() {
-                return;
-            }
-            let written = match &mut writer {
-                Writer::Parquet(w) => w.write(&flow, Arc::clone(&sources[flow.capture])),
-                Writer::Csv(w) => w.write(&flow),
-            };
-            if let Err(e) = written {
-                failure = Some(e.into());
-            }
-        },
-        |p| {
-            bar.set_message(format!(
-                "{}: {} frames, {} flows open",
-                sources[p.capture], p.frames, p.open_flows
-            ));
-            bar.tick();
-        },
-    )?;
+    let on_flow = |flow: FlowRecord| {
+        if failure.is_some() {
+            return;
+        }
+        let written = match &mut writer {
+            Writer::Parquet(w) => w.write(&flow, Arc::clone(&sources[flow.capture])),
+            Writer::Csv(w) => w.write(&flow),
+        };
+        if let Err(e) = written {
+            failure = Some(e.into());
+        }
+    };
+    let on_progress = |p: Progress| {
+        bar.set_message(format!(
+            "{}: {} frames, {} flows open",
+            sources[p.capture], p.frames, p.open_flows
+        ));
+        bar.tick();
+    };
+    let report = match &args.interface {
+        Some(interface) => live(args, interface, &options, on_flow, on_progress)?,
+        None => extract_with_progress(&args.pcap, &options, on_flow, on_progress)?,
+    };
     bar.finish_and_clear();
     if let Some(e) = failure {
         return Err(e);
@@ -158,6 +180,12 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
         ends.join(", "),
         report.peak_open_flows
     );
+    if report.capture_dropped > 0 {
+        println!(
+            "{} frames dropped by the kernel or the interface before they were read",
+            report.capture_dropped
+        );
+    }
     println!(
         "wrote {} and {} in {secs:.2} s ({:.0} frames/s){}",
         args.output.display(),
@@ -168,4 +196,57 @@ pub fn run(args: &ExtractArgs) -> Result<()> {
             .unwrap_or_default()
     );
     Ok(())
+}
+
+/// Meters a live interface until Ctrl-C or a limit; open flows are written at the end.
+#[cfg(feature = "live")]
+fn live(
+    args: &ExtractArgs,
+    interface: &str,
+    options: &MeterOptions,
+    on_flow: impl FnMut(FlowRecord),
+    on_progress: impl FnMut(Progress),
+) -> Result<MeterReport> {
+    use flowxai::flowmeter::{extract_live, LiveLimits, LiveOptions};
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = Arc::clone(&stop);
+        ctrlc::set_handler(move || stop.store(true, Ordering::Relaxed))
+            .context("cannot install the Ctrl-C handler")?;
+    }
+    let live = LiveOptions {
+        promiscuous: args.promiscuous,
+        filter: args.filter.clone(),
+        ..LiveOptions::default()
+    };
+    let limits = LiveLimits {
+        duration: args.duration.map(std::time::Duration::from_secs_f64),
+        frames: args.max_frames,
+    };
+    eprintln!("capturing on {interface}; Ctrl-C stops and writes the open flows");
+    Ok(extract_live(
+        interface,
+        options,
+        &live,
+        limits,
+        &stop,
+        on_flow,
+        on_progress,
+    )?)
+}
+
+#[cfg(not(feature = "live"))]
+fn live(
+    _: &ExtractArgs,
+    interface: &str,
+    _: &MeterOptions,
+    _: impl FnMut(FlowRecord),
+    _: impl FnMut(Progress),
+) -> Result<MeterReport> {
+    anyhow::bail!(
+        "--interface {interface}: this xtask was built without live capture; rebuild with \
+         `cargo run --release -p xtask --features live -- extract --interface {interface} …` \
+         (needs libpcap-dev)"
+    )
 }

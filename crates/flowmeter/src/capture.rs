@@ -13,7 +13,7 @@ use crate::error::{FlowmeterError, Result};
 const BUFFER_BYTES: usize = 1 << 20;
 
 /// One captured frame: where it came from, when, and its bytes as captured.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Frame {
     /// 1-based position of the frame in its capture (what Wireshark shows as the frame number).
     pub number: u64,
@@ -27,6 +27,16 @@ pub struct Frame {
     pub wire_len: u32,
     /// The captured bytes.
     pub data: Vec<u8>,
+}
+
+impl Frame {
+    /// An empty frame whose buffer holds `bytes` without growing (for `next_frame_into`).
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            data: Vec::with_capacity(bytes),
+            ..Self::default()
+        }
+    }
 }
 
 /// Link type and timestamp scale of one pcapng interface.
@@ -97,13 +107,7 @@ impl Capture {
     /// The next frame, `None` at the end of the capture. A file cut in the middle of a frame
     /// ends with an error naming the frame.
     pub fn next_frame(&mut self) -> Result<Option<Frame>> {
-        let mut frame = Frame {
-            number: 0,
-            timestamp_us: 0,
-            link_type: 0,
-            wire_len: 0,
-            data: Vec::new(),
-        };
+        let mut frame = Frame::default();
         Ok(self.next_frame_into(&mut frame)?.then_some(frame))
     }
 

@@ -22,6 +22,14 @@ pub enum FlowmeterError {
         /// What is wrong.
         why: String,
     },
+    /// A live capture cannot be opened or read (no such interface, no permission, …).
+    #[error("interface {interface}: {why}")]
+    Live {
+        /// The interface.
+        interface: String,
+        /// What failed.
+        why: String,
+    },
     /// Writing the flows failed.
     #[error("{path}: {why}")]
     Output {

@@ -82,7 +82,17 @@ impl FlowKey {
     /// addresses keep the packet's order (so the two directions of a host talking to itself
     /// are two flows, as in V3).
     pub fn of(p: &Packet) -> Self {
-        let reversed = signed_bytes_greater(&p.src, &p.dst);
+        Self::oriented(p, true)
+    }
+
+    /// [`FlowKey::of`], or with `by_address_only` off, equal addresses ordered by port (the
+    /// smaller first) so both directions of a host talking to itself share one key.
+    pub fn oriented(p: &Packet, by_address_only: bool) -> Self {
+        let reversed = if !by_address_only && p.src == p.dst {
+            p.src_port > p.dst_port
+        } else {
+            signed_bytes_greater(&p.src, &p.dst)
+        };
         if reversed {
             Self {
                 a: p.dst,
@@ -200,13 +210,15 @@ pub struct Flow {
     /// FIN seen from the source / from the destination (corrected TCP teardown).
     pub(crate) fin_fwd: bool,
     pub(crate) fin_bwd: bool,
+    /// `Quirks::direction_by_address_only`.
+    by_address_only: bool,
 }
 
 impl Flow {
     /// A flow created by its first packet, which always counts as forward.
     pub fn new(p: &Packet, quirks: &Quirks) -> Self {
         let mut f = Flow {
-            key: FlowKey::of(p),
+            key: FlowKey::oriented(p, quirks.direction_by_address_only),
             ends: Endpoints {
                 src: p.src,
                 src_port: p.src_port,
@@ -250,6 +262,7 @@ impl Flow {
             bwd_bulk: Bulk::default(),
             fin_fwd: p.has(flags::FIN),
             fin_bwd: false,
+            by_address_only: quirks.direction_by_address_only,
         };
         let payload = p.payload as f64;
         f.lengths.add(payload);
@@ -308,7 +321,8 @@ impl Flow {
         }
     }
 
-    /// V3's `addPacket`: a later packet, forward when its source address is the flow's source.
+    /// V3's `addPacket`: a later packet, forward when its source address is the flow's source
+    /// (and, unless `direction_by_address_only`, its source port the flow's source port).
     pub fn add(&mut self, p: &Packet) {
         let t = p.timestamp_us;
         let payload = p.payload as f64;
@@ -316,7 +330,8 @@ impl Flow {
             self.subflows += 1;
         }
         self.lengths.add(payload);
-        let forward = p.src == self.ends.src;
+        let forward =
+            p.src == self.ends.src && (self.by_address_only || p.src_port == self.ends.src_port);
         self.count_flags(p, forward);
         if forward {
             self.fwd_bulk.add(t, p.payload, self.bwd_bulk.last_us);

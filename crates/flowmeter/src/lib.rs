@@ -7,7 +7,10 @@
 //!   bounded memory, and hands flows out as they end.
 //! - [`v3_row`] gives a flow's 85 V3 columns, printed as Java prints them;
 //!   [`canonical_features`] maps them onto flowdata's 76 canonical features.
-//! - [`extract`] runs all of it over captures with the accounting of every frame.
+//! - [`Meter`] is one capture's decoder and flow table with the accounting of every frame;
+//!   [`extract`] runs one over each capture file.
+//! - With the `live` feature, `LiveCapture` reads frames from a network interface (libpcap) and
+//!   `extract_live` meters them until told to stop.
 //!
 //! docs/CICFLOWMETER_V3.md specifies V3's behaviour rule by rule and how each was verified.
 #![warn(missing_docs)]
@@ -17,6 +20,8 @@ mod decode_std;
 mod decode_v3;
 mod error;
 mod flow;
+#[cfg(feature = "live")]
+mod live;
 mod meter;
 mod output;
 mod packet;
@@ -27,12 +32,14 @@ mod stats;
 mod table;
 
 pub use capture::{Capture, Frame};
-pub use decode_std::decode_std;
+pub use decode_std::{decode_std, StdDecoder};
 pub use decode_v3::V3Decoder;
 pub use error::{FlowmeterError, Result};
 pub use flow::{Endpoints, Flow, FlowKey};
+#[cfg(feature = "live")]
+pub use live::{extract_live, LiveCapture, LiveLimits, LiveOptions, LiveStats};
 pub use meter::{
-    extract, extract_with_progress, FlowRecord, MeterOptions, MeterReport, Mode, Progress,
+    extract, extract_with_progress, FlowRecord, Meter, MeterOptions, MeterReport, Mode, Progress,
     PROGRESS_EVERY,
 };
 pub use output::{parquet_schema, CsvFlowWriter, ParquetFlowWriter, IDENTIFIER_COLUMNS};

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use crate::capture::Capture;
 use crate::capture::Frame;
-use crate::decode_std::decode_std;
+use crate::decode_std::StdDecoder;
 use crate::decode_v3::V3Decoder;
 use crate::error::Result;
 use crate::flow::Flow;
@@ -61,14 +61,14 @@ impl MeterOptions {
 /// The decoder the switches ask for.
 enum Decoder {
     V3(V3Decoder),
-    Std,
+    Std(StdDecoder),
 }
 
 impl Decoder {
     fn decode(&mut self, frame: &Frame) -> std::result::Result<Packet, Reject> {
         match self {
             Decoder::V3(d) => d.decode(frame),
-            Decoder::Std => decode_std(frame),
+            Decoder::Std(d) => d.decode(frame),
         }
     }
 }
@@ -103,6 +103,9 @@ pub struct MeterReport {
     pub flows: BTreeMap<String, u64>,
     /// The most flows open at once.
     pub peak_open_flows: usize,
+    /// Frames the capture never delivered: a live capture's drops by the kernel or the
+    /// interface (libpcap's statistics); 0 for files. Not part of `frames`.
+    pub capture_dropped: u64,
 }
 
 impl MeterReport {
@@ -114,6 +117,203 @@ impl MeterReport {
     /// Flows written, all reasons.
     pub fn flows_total(&self) -> u64 {
         self.flows.values().sum()
+    }
+}
+
+/// Frames in, finished flows out, for one capture: its decoder and flow table, and the
+/// accounting of every frame pushed. [`extract`] runs one per capture file; a live capture
+/// pushes frames as they arrive and advances the clock between them.
+///
+/// ```
+/// use flowmeter::{Frame, Meter, MeterOptions};
+///
+/// let mut meter = Meter::new(&MeterOptions::default(), 0);
+/// let mut flows = Vec::new();
+/// // An ARP frame: read, counted, in no flow.
+/// let mut arp = vec![0u8; 60];
+/// arp[12..14].copy_from_slice(&[0x08, 0x06]);
+/// let frame = Frame { number: 1, timestamp_us: 0, link_type: 1, wire_len: 60, data: arp };
+/// meter.push(&frame, &mut |f| flows.push(f));
+/// let report = meter.finish(&mut |f| flows.push(f));
+/// assert_eq!((report.frames, report.rejected["not_ip"], flows.len()), (1, 1, 0));
+/// ```
+pub struct Meter {
+    options: MeterOptions,
+    decoder: Decoder,
+    table: FlowTable,
+    capture: usize,
+    frames: u64,
+    packets_in_flows: u64,
+    peak_open_flows: usize,
+    /// By `Reject::as_str` and `EndReason::as_str`: no allocation per frame or flow.
+    rejected: BTreeMap<&'static str, u64>,
+    flows: BTreeMap<&'static str, u64>,
+}
+
+impl std::fmt::Debug for Meter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Meter")
+            .field("capture", &self.capture)
+            .field("frames", &self.frames)
+            .field("open_flows", &self.table.len())
+            .finish()
+    }
+}
+
+impl Meter {
+    /// An empty meter; its flows carry `capture` as [`FlowRecord::capture`].
+    pub fn new(options: &MeterOptions, capture: usize) -> Self {
+        let q = options.quirks;
+        Self {
+            options: *options,
+            decoder: if q.v3_decoder {
+                Decoder::V3(V3Decoder::from_quirks(&q))
+            } else {
+                Decoder::Std(StdDecoder::new())
+            },
+            table: FlowTable::with_quirks(options.table, q),
+            capture,
+            frames: 0,
+            packets_in_flows: 0,
+            peak_open_flows: 0,
+            rejected: BTreeMap::new(),
+            flows: BTreeMap::new(),
+        }
+    }
+
+    /// Reads one frame; flows it ends (and flows whose timeout its timestamp passes) go to
+    /// `on_flow`, in the order they end.
+    pub fn push(&mut self, frame: &Frame, on_flow: &mut impl FnMut(FlowRecord)) {
+        self.frames += 1;
+        match self.decoder.decode(frame) {
+            Ok(p) => {
+                let (table, mut sink) = self.split(on_flow);
+                table.add(&p, &mut |f, end| sink.done(f, end));
+                self.peak_open_flows = self.peak_open_flows.max(self.table.len());
+            }
+            Err(reason) => *self.rejected.entry(reason.as_str()).or_default() += 1,
+        }
+    }
+
+    /// The clock reached `timestamp_us` (µs since the Unix epoch) with no frame: flows whose
+    /// flow timeout has passed are written. A live capture calls this while the link is quiet.
+    pub fn advance_to(&mut self, timestamp_us: i64, on_flow: &mut impl FnMut(FlowRecord)) {
+        let (table, mut sink) = self.split(on_flow);
+        table.advance_to(timestamp_us, &mut |f, end| sink.done(f, end));
+    }
+
+    /// Frames pushed so far.
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// Flows open right now.
+    pub fn open_flows(&self) -> usize {
+        self.table.len()
+    }
+
+    /// The accounting so far (open flows' packets are not yet in it).
+    pub fn report(&self) -> MeterReport {
+        MeterReport {
+            frames: self.frames,
+            packets_in_flows: self.packets_in_flows,
+            rejected: self
+                .rejected
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            flows: self
+                .flows
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect(),
+            peak_open_flows: self.peak_open_flows,
+            capture_dropped: 0,
+        }
+    }
+
+    /// The input ended: every open flow is written (in order of its first packet) and the
+    /// accounting returned, `frames == packets_in_flows + Σ rejected`.
+    pub fn finish(mut self, on_flow: &mut impl FnMut(FlowRecord)) -> MeterReport {
+        let (table, mut sink) = self.split(on_flow);
+        table.finish(&mut |f, end| sink.done(f, end));
+        self.report()
+    }
+}
+
+impl Meter {
+    /// The flow table, and where the flows it finishes go (borrowed apart so both can be used).
+    fn split<'a, F: FnMut(FlowRecord)>(
+        &'a mut self,
+        on_flow: &'a mut F,
+    ) -> (&'a mut FlowTable, FlowSink<'a, F>) {
+        let Self {
+            options,
+            table,
+            capture,
+            packets_in_flows,
+            rejected,
+            flows,
+            ..
+        } = self;
+        let sink = FlowSink {
+            options,
+            capture: *capture,
+            packets_in_flows,
+            rejected,
+            flows,
+            on_flow,
+        };
+        (table, sink)
+    }
+}
+
+/// Where the table's finished flows go: counted, then written unless single-packet.
+struct FlowSink<'a, F: FnMut(FlowRecord)> {
+    options: &'a MeterOptions,
+    capture: usize,
+    packets_in_flows: &'a mut u64,
+    rejected: &'a mut BTreeMap<&'static str, u64>,
+    flows: &'a mut BTreeMap<&'static str, u64>,
+    on_flow: &'a mut F,
+}
+
+impl<F: FnMut(FlowRecord)> FlowSink<'_, F> {
+    fn done(&mut self, f: Flow, end: EndReason) {
+        if f.packets() < 2 {
+            // CICFlowMeter writes no single-packet flow.
+            *self
+                .rejected
+                .entry(Reject::SinglePacketFlow.as_str())
+                .or_default() += f.packets();
+            return;
+        }
+        *self.packets_in_flows += f.packets();
+        *self.flows.entry(end.as_str()).or_default() += 1;
+        (self.on_flow)(FlowRecord {
+            cells: flow_row(&f, self.options.record, &self.options.quirks),
+            end,
+            start_us: f.start_us,
+            packets: f.packets(),
+            first_frame: f.first_frame,
+            capture: self.capture,
+        });
+    }
+}
+
+impl MeterReport {
+    /// Adds another capture's accounting to this one.
+    pub fn merge(&mut self, other: &MeterReport) {
+        self.frames += other.frames;
+        self.packets_in_flows += other.packets_in_flows;
+        for (k, v) in &other.rejected {
+            *self.rejected.entry(k.clone()).or_default() += v;
+        }
+        for (k, v) in &other.flows {
+            *self.flows.entry(k.clone()).or_default() += v;
+        }
+        self.peak_open_flows = self.peak_open_flows.max(other.peak_open_flows);
+        self.capture_dropped += other.capture_dropped;
     }
 }
 
@@ -161,71 +361,24 @@ pub fn extract_with_progress<P: AsRef<Path>>(
     let mut report = MeterReport::default();
     for (capture_index, path) in captures.iter().enumerate() {
         let mut capture = Capture::open(path.as_ref())?;
-        let q = options.quirks;
-        let mut decoder = if q.v3_decoder {
-            Decoder::V3(V3Decoder::from_quirks(&q))
-        } else {
-            Decoder::Std
-        };
-        let mut table = FlowTable::with_quirks(options.table, q);
-        let mut done = |f: Flow, end: EndReason| {
-            if f.packets() < 2 {
-                // CICFlowMeter writes no single-packet flow.
-                *report
-                    .rejected
-                    .entry(Reject::SinglePacketFlow.as_str().into())
-                    .or_default() += f.packets();
-                return;
-            }
-            report.packets_in_flows += f.packets();
-            *report.flows.entry(end.as_str().into()).or_default() += 1;
-            on_flow(FlowRecord {
-                cells: flow_row(&f, options.record, &q),
-                end,
-                start_us: f.start_us,
-                packets: f.packets(),
-                first_frame: f.first_frame,
-                capture: capture_index,
-            });
-        };
-        let mut peak = 0;
-        let mut frames = 0u64;
-        let mut decode_rejects: BTreeMap<&'static str, u64> = BTreeMap::new();
-        let mut frame = Frame {
-            number: 0,
-            timestamp_us: 0,
-            link_type: 0,
-            wire_len: 0,
-            data: Vec::with_capacity(2048),
-        };
+        let mut meter = Meter::new(options, capture_index);
+        let mut frame = Frame::with_capacity(2048);
         while capture.next_frame_into(&mut frame)? {
-            frames += 1;
-            if frames.is_multiple_of(PROGRESS_EVERY) {
+            meter.push(&frame, &mut on_flow);
+            if meter.frames().is_multiple_of(PROGRESS_EVERY) {
                 on_progress(Progress {
                     capture: capture_index,
-                    frames,
-                    open_flows: table.len(),
+                    frames: meter.frames(),
+                    open_flows: meter.open_flows(),
                 });
-            }
-            match decoder.decode(&frame) {
-                Ok(p) => {
-                    table.add(&p, &mut done);
-                    peak = peak.max(table.len());
-                }
-                Err(reason) => *decode_rejects.entry(reason.as_str()).or_default() += 1,
             }
         }
         on_progress(Progress {
             capture: capture_index,
-            frames,
-            open_flows: table.len(),
+            frames: meter.frames(),
+            open_flows: meter.open_flows(),
         });
-        table.finish(&mut done);
-        report.frames += frames;
-        for (reason, n) in decode_rejects {
-            *report.rejected.entry(reason.into()).or_default() += n;
-        }
-        report.peak_open_flows = report.peak_open_flows.max(peak);
+        report.merge(&meter.finish(&mut on_flow));
     }
     Ok(report)
 }

@@ -50,6 +50,10 @@ pub struct Quirks {
     /// A flow re-created after a flow timeout keeps the old flow's direction. Off: oriented by
     /// its own first packet.
     pub timeout_inherits_direction: bool,
+    /// Flow key and direction look at addresses only: a packet is forward when its source
+    /// address is the flow's, so the two directions of a host talking to itself (loopback,
+    /// hairpin NAT) are two one-way flows. Off: address and port together.
+    pub direction_by_address_only: bool,
     /// Down/Up Ratio is an integer division. Off: a real division.
     pub down_up_integer_division: bool,
     /// A flow of zero duration has Flow Bytes/s and Flow Packets/s of Infinity or NaN. Off: 0.
@@ -74,6 +78,7 @@ impl Quirks {
         subflow_is_total: true,
         bulk_zero: true,
         timeout_inherits_direction: true,
+        direction_by_address_only: true,
         down_up_integer_division: true,
         zero_duration_rates_infinite: true,
     };
@@ -95,12 +100,13 @@ impl Quirks {
         subflow_is_total: false,
         bulk_zero: false,
         timeout_inherits_direction: false,
+        direction_by_address_only: false,
         down_up_integer_division: false,
         zero_duration_rates_infinite: false,
     };
 
     /// Every switch with its name, for reports and docs.
-    pub fn named(&self) -> [(&'static str, bool); 17] {
+    pub fn named(&self) -> [(&'static str, bool); 18] {
         [
             ("v3_decoder", self.v3_decoder),
             ("padding_as_payload", self.padding_as_payload),
@@ -120,6 +126,7 @@ impl Quirks {
                 "timeout_inherits_direction",
                 self.timeout_inherits_direction,
             ),
+            ("direction_by_address_only", self.direction_by_address_only),
             ("down_up_integer_division", self.down_up_integer_division),
             (
                 "zero_duration_rates_infinite",

@@ -77,7 +77,8 @@ impl Default for TableOptions {
 pub struct FlowTable {
     options: TableOptions,
     quirks: Quirks,
-    open: FxHashMap<FlowKey, (u64, Flow)>,
+    /// Boxed: a flow is ~800 bytes, and the table's probes and moves stay small.
+    open: FxHashMap<FlowKey, (u64, Box<Flow>)>,
     /// (start, serial, key) of every flow created, oldest first: the serial tells whether the
     /// entry is still the open flow of that key.
     by_start: VecDeque<(i64, u64, FlowKey)>,
@@ -126,8 +127,8 @@ impl FlowTable {
             self.latest_us = t;
             self.expire(done);
         }
-        let key = FlowKey::of(p);
         let q = self.quirks;
+        let key = FlowKey::oriented(p, q.direction_by_address_only);
         match self.open.get_mut(&key) {
             Some((_, f)) if t - f.start_us > self.options.flow_timeout_us => {
                 let old = self.open.remove(&key).map(|(_, mut f)| {
@@ -135,7 +136,7 @@ impl FlowTable {
                     if !q.active_idle_unfinished {
                         f.close_active_period();
                     }
-                    done(f, EndReason::FlowTimeout);
+                    done(*f, EndReason::FlowTimeout);
                     ends
                 });
                 let mut fresh = Flow::new(p, &q);
@@ -156,7 +157,7 @@ impl FlowTable {
                     if !q.active_idle_unfinished {
                         f.close_active_period();
                     }
-                    done(f, EndReason::Fin);
+                    done(*f, EndReason::Fin);
                 }
             }
             Some((_, f)) => {
@@ -177,7 +178,7 @@ impl FlowTable {
                         if !q.active_idle_unfinished {
                             f.close_active_period();
                         }
-                        done(f, end);
+                        done(*f, end);
                     }
                 }
             }
@@ -198,13 +199,22 @@ impl FlowTable {
         }
     }
 
+    /// The clock reached `timestamp_us` with no packet (a live capture on a quiet link): flows
+    /// whose flow timeout has passed are written, as a packet at that time would write them.
+    pub fn advance_to(&mut self, timestamp_us: i64, done: &mut impl FnMut(Flow, EndReason)) {
+        if timestamp_us > self.latest_us {
+            self.latest_us = timestamp_us;
+            self.expire(done);
+        }
+    }
+
     fn insert(&mut self, key: FlowKey, flow: Flow, done: &mut impl FnMut(Flow, EndReason)) {
         if self.open.len() >= self.options.max_flows.max(1) {
             self.evict(done);
         }
         self.serial += 1;
         self.by_start.push_back((flow.start_us, self.serial, key));
-        self.open.insert(key, (self.serial, flow));
+        self.open.insert(key, (self.serial, Box::new(flow)));
         // Entries of flows already written (FIN, timeout, eviction) wait in the queue until
         // their start is old; under a flood of short flows, drop them early so the queue stays
         // within twice the open flows.
@@ -232,7 +242,7 @@ impl FlowTable {
                 if !self.quirks.active_idle_unfinished {
                     f.close_active_period();
                 }
-                done(f, EndReason::Evicted);
+                done(*f, EndReason::Evicted);
             }
         }
     }
@@ -260,7 +270,7 @@ impl FlowTable {
                 if !self.quirks.active_idle_unfinished {
                     f.close_active_period();
                 }
-                done(f, EndReason::Expired);
+                done(*f, EndReason::Expired);
             }
         }
         // Bounded: past the cap, forget the oldest directions.
@@ -291,13 +301,13 @@ impl FlowTable {
 
     /// The capture ended: every open flow, in order of its first packet.
     pub fn finish(&mut self, done: &mut impl FnMut(Flow, EndReason)) {
-        let mut flows: Vec<Flow> = self.open.drain().map(|(_, (_, f))| f).collect();
+        let mut flows: Vec<Box<Flow>> = self.open.drain().map(|(_, (_, f))| f).collect();
         flows.sort_by_key(|f| f.first_frame);
         for mut f in flows {
             if !self.quirks.active_idle_unfinished {
                 f.close_active_period();
             }
-            done(f, EndReason::EndOfCapture);
+            done(*f, EndReason::EndOfCapture);
         }
         self.by_start.clear();
         self.expired_ends.clear();

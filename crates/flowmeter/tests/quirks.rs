@@ -390,6 +390,29 @@ fn zero_duration_rates_infinite() {
     );
 }
 
+#[test]
+fn direction_by_address_only() {
+    // A host talking to itself: V3 makes one one-way flow per direction; fixed, one flow.
+    let frames = [
+        (T0, tcp(A, A, (40000, 80), flags::ACK, 100, 10)),
+        (T0 + 10, tcp(A, A, (80, 40000), flags::ACK, 100, 20)),
+        (T0 + 20, tcp(A, A, (40000, 80), flags::ACK, 100, 10)),
+        (T0 + 30, tcp(A, A, (80, 40000), flags::ACK, 100, 20)),
+    ];
+    let (v3, fixed) = compare(
+        &frames,
+        |q| q.direction_by_address_only = false,
+        "Total Backward Packets",
+    );
+    assert_eq!(
+        (v3, fixed),
+        (
+            vec!["0".to_string(), "0".to_string()],
+            vec!["2".to_string()]
+        )
+    );
+}
+
 /// The corrected preset is every switch off, and its names list covers every switch.
 #[test]
 fn the_presets_are_all_on_and_all_off() {

@@ -139,6 +139,7 @@ pub fn same_cell(a: &str, b: &str) -> bool {
 }
 
 /// How far our rows agree with V3's.
+#[derive(Debug, Clone)]
 pub struct Agreement {
     pub v3_flows: usize,
     pub ours: usize,
