@@ -176,6 +176,29 @@ pub fn v3_row(f: &Flow, options: RecordOptions) -> Vec<Cell> {
 }
 
 /// The 85 cells of a flow in V3's columns, computed as `quirks` says.
+///
+/// Each column follows the member of CICFlowMeter's `cic.cs.unb.ca.ifm.lib.BasicFlow` that
+/// `dumpFlowBasedFeatures` prints (V3, 2017-10; docs/CICFLOWMETER_V3.md §6 gives every rule,
+/// §8 what each switch of `quirks` changes):
+///
+/// | columns | `BasicFlow` member |
+/// |---|---|
+/// | Flow ID, Source/Destination IP and Port, Protocol | `getFlowId`, `getSrc`, `getSrcPort`, `getDst`, `getDstPort`, `getProtocol` (set by `firstPacket`) |
+/// | Timestamp, Flow Duration | `getTimeStamp`; `flowLastSeen − flowStartTime` |
+/// | Total Fwd/Backward Packets, Total Length of Fwd/Bwd Packets, Fwd/Bwd Packet Length Max/Min/Mean/Std | `fwdPktStats`, `bwdPktStats` (`SummaryStatistics`: `getN`, `getSum`, `getMax`, `getMin`, `getMean`, `getStandardDeviation`) |
+/// | Flow Bytes/s, Flow Packets/s | `(forwardBytes + backwardBytes) / secs`, `packetCount() / secs` |
+/// | Flow IAT, Fwd IAT, Bwd IAT | `flowIAT`, `forwardIAT`, `backwardIAT` (updated in `addPacket`) |
+/// | Fwd/Bwd PSH Flags, Fwd/Bwd URG Flags | `fPSH_cnt`, `bPSH_cnt`, `fURG_cnt`, `bURG_cnt` (`checkFlags`) |
+/// | Fwd/Bwd Header Length (and the copy at #61) | `fHeaderBytes`, `bHeaderBytes` |
+/// | Fwd/Bwd Packets/s | `getfPktsPerSecond`, `getbPktsPerSecond` |
+/// | Min/Max Packet Length, Packet Length Mean/Std/Variance | `flowLengthStats` |
+/// | FIN … ECE Flag Count | `flagCounts` (a `HashMap` of flag names, printed in its iteration order) |
+/// | Down/Up Ratio, Average Packet Size, Avg Fwd/Bwd Segment Size | `getDownUpRatio`, `getAvgPacketSize`, `fAvgSegmentSize`, `bAvgSegmentSize` |
+/// | Fwd/Bwd Avg Bytes/Bulk, Packets/Bulk, Bulk Rate | `fAvgBytesPerBulk`, `fAvgPacketsPerBulk`, `fAvgBulkRate`, `bAvg…` (`updateForwardBulk`, `updateBackwardBulk`) |
+/// | Subflow Fwd/Bwd Packets/Bytes | `getSflow_fpackets`, `getSflow_fbytes`, `getSflow_bpackets`, `getSflow_bbytes` (`detectUpdateSubflows`) |
+/// | Init_Win_bytes_forward/backward, act_data_pkt_fwd, min_seg_size_forward | `getInit_Win_bytes_forward`, `getInit_Win_bytes_backward`, `getAct_data_pkt_forward`, `getmin_seg_size_forward` |
+/// | Active, Idle Mean/Std/Max/Min | `getActiveMean`/`Std`/`Max`/`Min`, `getIdleMean`/`Std`/`Max`/`Min` over `flowActive`, `flowIdle` (`updateActiveIdleTime`) |
+/// | Label | `getLabel` |
 pub fn flow_row(f: &Flow, options: RecordOptions, q: &Quirks) -> Vec<Cell> {
     let mut c: Vec<Cell> = Vec::with_capacity(85);
     let dur = f.last_us - f.start_us;
