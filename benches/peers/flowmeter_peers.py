@@ -12,13 +12,14 @@ capture (`extract_v3`, `extract_v3_1m`) is compared with that one run.
 - cicflowmeter 0.2.0 (pip, Python + scapy 2.5.0, needs tcpdump): `cicflowmeter -f CAPTURE -c OUT.csv`
   (with scapy >= 2.6 it writes no flow, so requirements-flowmeter.txt pins scapy).
 - CICFlowMeter V3 jar: ../shared/pcaps/oracle/cicflowmeter-v3 (Java 17 + libpcap), with an
-  18 GiB heap (FLOWXAI_V3_HEAP): with the default heap it runs out of memory on this capture.
+  18 GiB heap (FLOWXAI_V3_HEAP). It runs out of memory on the 10M frames (a failure is kept as
+  the result), so `v3_1m` times it on the 1M prefix too.
 flowxai runs on one thread; the peers' CPU seconds are recorded so a per-CPU-second comparison
 is possible. Output: benches/results/flowmeter_peers-<UTC stamp>.json.
 
 Run from the repository root, after `cargo bench --bench flowmeter` (which writes the capture):
     FLOWXAI_BENCH_THREADS=2 .venv-flowpeers/bin/python benches/peers/flowmeter_peers.py [PEER…]
-(PEER: nfstream, cicflowmeter, v3; default all). The flow-meter peers pin numpy < 2, so they get
+(PEER: nfstream, cicflowmeter, v3, v3_1m; default all). The flow-meter peers pin numpy < 2, so they get
 a venv of their own, on a fresh machine (from the repository root):
     python3 -m venv .venv-flowpeers && .venv-flowpeers/bin/pip install -r benches/peers/requirements-flowmeter.txt
     apt-get install tcpdump openjdk-17-jre-headless libpcap0.8
@@ -88,23 +89,38 @@ def cicflowmeter():
 V3_HEAP = os.environ.get("FLOWXAI_V3_HEAP", "18g")
 
 
-def v3():
+class PeerFailed(Exception):
+    pass
+
+
+def v3_on(capture):
     with tempfile.TemporaryDirectory() as d:
         env = dict(os.environ, JAVA_TOOL_OPTIONS=f"-Xmx{V3_HEAP}")
-        r = subprocess.run(["bash", str(ORACLE), str(CAPTURE), d], capture_output=True,
+        r = subprocess.run(["bash", str(ORACLE), str(capture), d], capture_output=True,
                            text=True, env=env)
         if r.returncode != 0:
             logs = [os.path.join(d, n) for n in os.listdir(d) if n.endswith(".log")]
             tail = open(logs[0]).read()[-600:] if logs else r.stderr[-600:]
-            raise SystemExit(f"the V3 jar failed (heap {V3_HEAP}):\n{tail}")
+            raise PeerFailed(f"the V3 jar failed (heap {V3_HEAP}):\n{tail}")
         with open(r.stdout.strip().splitlines()[-1]) as f:
             return max(0, sum(1 for _ in f) - 1)
+
+
+def v3():
+    return v3_on(CAPTURE)
+
+
+def v3_1m():
+    return v3_on(PREFIX)
 
 
 # peer: (function, frames it reads, the criterion id timed on the same capture)
 PEERS = {"nfstream": (nfstream, FRAMES, "extract_v3"),
          "cicflowmeter": (cicflowmeter, PREFIX_FRAMES, "extract_v3_1m"),
-         "v3": (v3, FRAMES, "extract_v3")}
+         "v3": (v3, FRAMES, "extract_v3"),
+         # V3 runs out of memory on the 10M frames even with an 18 GiB heap (2026-12-08):
+         # timed on the 1M prefix as well.
+         "v3_1m": (v3_1m, PREFIX_FRAMES, "extract_v3_1m")}
 
 for capture in (CAPTURE, PREFIX):
     if not capture.exists():
@@ -116,7 +132,15 @@ for name in wanted:
     run, frames, ours_id = PEERS[name]
     ours = criterion[ours_id]
     print(f"{name}: running on {frames:,} frames …", flush=True)
-    r = timed(run, frames)
+    started = time.perf_counter()
+    try:
+        r = timed(run, frames)
+    except PeerFailed as e:
+        # Kept as a result: the tool could not process this capture.
+        results[name] = {"frames": frames, "failed": str(e),
+                         "seconds_until_failure": time.perf_counter() - started}
+        print(f"{name}: FAILED after {results[name]['seconds_until_failure']:.0f} s: {e}", flush=True)
+        continue
     r["ours"] = ours_id
     if ours and ours.get("per_s"):
         r["ratio_ours_per_s_mean"] = ours["per_s"] / r["frames_per_s"]

@@ -88,7 +88,7 @@ pub fn parquet_schema() -> SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Streams flows into one Parquet file (zstd), [`BATCH`] flows per row group.
+/// Streams flows into one Parquet file (zstd), 8,192 flows per row group.
 pub struct ParquetFlowWriter {
     path: PathBuf,
     partial: PartialFile,
