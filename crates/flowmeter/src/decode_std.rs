@@ -47,7 +47,7 @@ impl StdDecoder {
 
     /// Decodes one frame by its link type; `Err` says why it is not a packet of a flow.
     pub fn decode(&mut self, frame: &Frame) -> Result<Packet, Reject> {
-        decode_std(frame, Some(self))
+        decode_std(frame, self)
     }
 
     fn remember(&mut self, key: DatagramKey, ports: (u16, u16)) {
@@ -91,9 +91,9 @@ mod link {
     pub const LINUX_SLL2: u16 = 276;
 }
 
-/// Decodes one frame by its link type, without memory of earlier frames (every fragment after
-/// a datagram's first counts with ports 0); [`StdDecoder`] remembers datagrams.
-pub fn decode_std(frame: &Frame, fragments: Option<&mut StdDecoder>) -> Result<Packet, Reject> {
+/// Decodes one frame by its link type; `fragments` holds the ports of datagrams whose later
+/// fragments are still to come.
+fn decode_std(frame: &Frame, fragments: &mut StdDecoder) -> Result<Packet, Reject> {
     let d = &frame.data[..];
     let sliced = match frame.link_type {
         link::ETHERNET => LaxSlicedPacket::from_ethernet(d).map_err(|_| Reject::Truncated)?,
@@ -238,13 +238,13 @@ pub fn decode_std(frame: &Frame, fragments: Option<&mut StdDecoder>) -> Result<P
         // payload; ports from the datagram's first fragment when it was seen.
         _ => {}
     }
-    if let (Some(f), Some(memory)) = (fragment, fragments) {
+    if let Some(f) = fragment {
         let key = (src, dst, p.protocol, f.id);
         if f.offset == 0 {
             if f.more && (p.src_port, p.dst_port) != (0, 0) {
-                memory.remember(key, (p.src_port, p.dst_port));
+                fragments.remember(key, (p.src_port, p.dst_port));
             }
-        } else if let Some((sp, dp)) = memory.later_fragment(key, !f.more) {
+        } else if let Some((sp, dp)) = fragments.later_fragment(key, !f.more) {
             p.src_port = sp;
             p.dst_port = dp;
         }

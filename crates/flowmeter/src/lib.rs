@@ -32,7 +32,7 @@ mod stats;
 mod table;
 
 pub use capture::{Capture, Frame};
-pub use decode_std::{decode_std, StdDecoder};
+pub use decode_std::StdDecoder;
 pub use decode_v3::V3Decoder;
 pub use error::{FlowmeterError, Result};
 pub use flow::{Endpoints, Flow, FlowKey};

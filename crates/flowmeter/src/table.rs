@@ -123,10 +123,7 @@ impl FlowTable {
     /// Adds a packet; flows it ends go to `done` with the reason.
     pub fn add(&mut self, p: &Packet, done: &mut impl FnMut(Flow, EndReason)) {
         let t = p.timestamp_us;
-        if t > self.latest_us {
-            self.latest_us = t;
-            self.expire(done);
-        }
+        self.advance_to(t, done);
         let q = self.quirks;
         let key = FlowKey::oriented(p, q.direction_by_address_only);
         match self.open.get_mut(&key) {
